@@ -1,0 +1,1 @@
+"""User-facing entry points: the ``mnet`` command line and the Gradio demo."""

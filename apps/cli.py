@@ -1,0 +1,44 @@
+"""``mnet``: the suite's command line. Thin: it parses arguments and calls the library.
+
+Each sub-command lives in ``apps/commands/<name>.py`` and exposes ``register(subparsers)``, which adds
+its parser and sets ``func`` to a handler taking the parsed arguments and returning an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+#: sub-command modules under ``apps.commands``, in the order ``mnet --help`` lists them
+COMMANDS: tuple[str, ...] = ("compare",)
+
+
+class UserError(Exception):
+    """An error the user can fix (bad argument, missing file): printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mnet", description="MobileNet multi-task vision suite")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"apps.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, FileNotFoundError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"mnet {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""``mnet compare``: params, Mult-Adds and CPU latency for each task at each α × ρ."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from backbone import ALPHAS, RESOLUTIONS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare backbone sizes per task (params, Mult-Adds, latency, metric)",
+                       description=__doc__)
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to include (default: all registered)")
+    p.add_argument("--alphas", nargs="+", type=float, default=list(ALPHAS), metavar="A",
+                   help="width multipliers (default: %(default)s)")
+    p.add_argument("--resolutions", nargs="+", type=int, default=list(RESOLUTIONS), metavar="R",
+                   help="input resolutions (default: %(default)s)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw latency against Mult-Adds to this file")
+    p.add_argument("--threads", type=int, help="CPU threads for timing (default: torch's default)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: %(default)s)")
+    p.add_argument("--runs", type=int, default=30, help="timed runs per model (default: %(default)s)")
+    p.add_argument("--no-latency", action="store_true", help="count params and Mult-Adds only")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tasks import compare as cmp
+
+    rows = cmp.compare(args.tasks, args.alphas, args.resolutions, warmup=args.warmup, runs=args.runs,
+                       threads=args.threads, measure=not args.no_latency, progress=sys.stderr.isatty() or True)
+    print(cmp.FORMATTERS[args.format](rows))
+    if args.plot:
+        cmp.plot(rows, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return 0

@@ -1,0 +1,5 @@
+"""Tasks on the shared backbone. Importing this package registers every built-in task."""
+from .base import TASKS, Task, get_task, register_task
+from . import classification  # noqa: F401  (registers the task)
+
+__all__ = ["TASKS", "Task", "get_task", "register_task"]

@@ -1,0 +1,132 @@
+"""``mnet compare``: params, Mult-Adds and latency of every task at every α × ρ."""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import torch
+from tqdm import tqdm
+
+from backbone import ALPHAS, RESOLUTIONS
+from backbone.config import validate_alpha, validate_resolution
+
+from .base import TASKS, get_task
+from .timing import measure_latency
+
+
+@dataclass
+class CompareRow:
+    task: str
+    alpha: float
+    resolution: int
+    params: int
+    mult_adds: int
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    threads: int
+    metric_name: str | None = None
+    metric: float | None = None
+
+
+def compare(
+    tasks: Sequence[str] | None = None,
+    alphas: Sequence[float] = ALPHAS,
+    resolutions: Sequence[int] = RESOLUTIONS,
+    *,
+    warmup: int = 5,
+    runs: int = 30,
+    threads: int | None = None,
+    measure: bool = True,
+    progress: bool = True,
+) -> list[CompareRow]:
+    """One row per (task, α, ρ); latency at batch 1 on the CPU (skipped when ``measure`` is False)."""
+    names = list(tasks) if tasks else list(TASKS)
+    task_objs = [get_task(n) for n in names]
+    for a in alphas:
+        validate_alpha(a)
+    for r in resolutions:
+        validate_resolution(r)
+    threads = threads or torch.get_num_threads()
+    rows: list[CompareRow] = []
+    grid = list(itertools.product(task_objs, alphas, resolutions))
+    for task, alpha, res in tqdm(grid, desc="compare", unit="model", disable=not progress):
+        model = task.build_model(alpha=alpha, resolution=res).eval()
+        cost = task.cost(model, res)
+        p50 = p95 = None
+        if measure:
+            lat = measure_latency(task.inference_fn(model), torch.randn(1, 3, res, res),
+                                  warmup=warmup, runs=runs, threads=threads)
+            p50, p95 = round(lat.p50_ms, 3), round(lat.p95_ms, 3)
+        rows.append(CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads))
+    return rows
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def format_table(rows: Iterable[CompareRow]) -> str:
+    header = ["task", "alpha", "res", "params (M)", "Mult-Adds (M)", "p50 (ms)", "p95 (ms)", "threads", "metric"]
+    body = [
+        [r.task, f"{r.alpha:g}", str(r.resolution), f"{r.params / 1e6:.2f}", f"{r.mult_adds / 1e6:.0f}",
+         _fmt(r.latency_ms_p50, ".2f"), _fmt(r.latency_ms_p95, ".2f"), str(r.threads),
+         "-" if r.metric is None else f"{r.metric_name} {r.metric:.2f}"]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def format_json(rows: Iterable[CompareRow]) -> str:
+    return json.dumps([asdict(r) for r in rows], indent=2)
+
+
+def format_csv(rows: Iterable[CompareRow]) -> str:
+    rows = list(rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CompareRow.__dataclass_fields__))
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in rows)
+    return buf.getvalue()
+
+
+FORMATTERS = {"table": format_table, "json": format_json, "csv": format_csv}
+
+
+def plot(rows: Sequence[CompareRow], path: str) -> None:
+    """Latency against Mult-Adds (log x) per task; a second panel of metric against Mult-Adds when known."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with_metric = [r for r in rows if r.metric is not None]
+    fig, axes = plt.subplots(1, 2 if with_metric else 1, figsize=(13 if with_metric else 7, 5), squeeze=False)
+    ax = axes[0][0]
+    for task in dict.fromkeys(r.task for r in rows):
+        pts = [r for r in rows if r.task == task and r.latency_ms_p50 is not None]
+        ax.scatter([r.mult_adds / 1e6 for r in pts], [r.latency_ms_p50 for r in pts], label=task)
+        for r in pts:
+            ax.annotate(f"{r.alpha:g}-{r.resolution}", (r.mult_adds / 1e6, r.latency_ms_p50),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+    threads = rows[0].threads if rows else 0
+    ax.set(xscale="log", xlabel="Mult-Adds (millions, log scale)", ylabel="latency p50 (ms, batch 1)",
+           title=f"MobileNetV1 α × ρ: latency vs Mult-Adds ({threads} CPU threads)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if with_metric:
+        ax2 = axes[0][1]
+        for task in dict.fromkeys(r.task for r in with_metric):
+            pts = [r for r in with_metric if r.task == task]
+            ax2.scatter([r.mult_adds / 1e6 for r in pts], [r.metric for r in pts], label=f"{task} ({pts[0].metric_name})")
+        ax2.set(xscale="log", xlabel="Mult-Adds (millions, log scale)", ylabel="metric", title="metric vs Mult-Adds")
+        ax2.grid(True, which="both", alpha=0.3)
+        ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
