@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import torch
 from torch import nn
@@ -33,6 +34,21 @@ class Task(ABC):
     def inference_fn(self, model: nn.Module) -> Callable[[torch.Tensor], object]:
         """What one timed inference runs: the model plus any postprocessing (decode, NMS)."""
         return model
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        data: str | Path,
+        *,
+        split: str | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Run the task's standard metric on a dataset in its official layout; return a flat dict
+        of metric name → value (JSON-serialisable), including ``n``, the number of samples."""
+        raise NotImplementedError(f"task {self.name!r} has no evaluation yet")
 
 
 _T = TypeVar("_T", bound=type[Task])
