@@ -55,7 +55,10 @@ def build_app(pipeline: DemoPipeline, *, tasks: Sequence[str], sizes: Sequence[s
         stats = f"model {res.model_ms:.1f} ms · end to end {res.total_ms:.1f} ms · {fps or 0:.1f} FPS"
         return res.image, stats, state
 
-    def on_upload(path, chosen, size, threshold):
+    def on_upload(upload, chosen, size, threshold):
+        # preprocess=False: Gradio hands over the uploaded file unread, so that a text file, a
+        # truncated JPEG or a huge image reaches our decoder and gets a message instead of a crash
+        path = upload.get("path") if isinstance(upload, dict) else upload
         if not path:
             raise gr.Error("Upload an image first.")
         try:
@@ -94,7 +97,7 @@ def build_app(pipeline: DemoPipeline, *, tasks: Sequence[str], sizes: Sequence[s
             run = gr.Button("Run", variant="primary", elem_id="run-button")
             result = gr.JSON(label="predictions", elem_id="upload-json")
             run.click(on_upload, [upload, chosen, size, threshold], [annotated, result], api_name="predict",
-                      concurrency_limit=4)
+                      concurrency_limit=4, preprocess=False)
             if samples and Path(samples).is_dir():
                 paths = sorted(str(p) for p in Path(samples).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 if paths:
