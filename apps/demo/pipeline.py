@@ -68,7 +68,9 @@ class DemoPipeline:
             if key not in self._runners:
                 if task not in RUNNERS:
                     raise ValueError(f"the demo has no runner for task {task!r}; available: {', '.join(RUNNERS)}")
-                self._runners[key] = RUNNERS[task](weights, source=self.source)
+                runner = RUNNERS[task](weights, source=self.source)
+                runner(np.zeros((480, 640, 3), np.uint8))  # warm-up: the first pass builds kernels
+                self._runners[key] = runner
             return self._runners[key]
 
     def process(self, frame: np.ndarray, tasks: Sequence[str], size: str, threshold: float = 0.5,
