@@ -199,3 +199,11 @@ def test_cost_matches_table_13():
     assert abs(cost.params / 1e6 - 6.8) < 0.05
     with pytest.raises(ValueError, match="unknown SSD option"):
         task.build_model(alpha=1.0, resolution=300, nonsense=1)
+
+
+def test_anchor_order_of_2017_configs():
+    """face-api.js's 2017 TF OD API export puts the interpolated box right after the ratio-1 box."""
+    specs = AnchorConfig(interpolated_after_unit_ratio=True).box_specs()[1]
+    assert [a for _, a in specs] == [1.0, 1.0, 2.0, 0.5, 3.0, 0.3333]
+    assert specs[1][0] == pytest.approx((0.35 * 0.5) ** 0.5)
+    assert [a for _, a in AnchorConfig().box_specs()[1]][-1] == 1.0

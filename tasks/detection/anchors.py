@@ -26,6 +26,9 @@ class AnchorConfig:
     interpolated_scale_aspect_ratio: float = 1.0
     reduce_boxes_in_lowest_layer: bool = True
     base_anchor_size: tuple[float, float] = (1.0, 1.0)  # (height, width)
+    #: TF OD API releases of 2017 (face-api.js's detector) put the interpolated box right after the
+    #: aspect-ratio-1 box instead of last
+    interpolated_after_unit_ratio: bool = False
 
     def __post_init__(self) -> None:
         if self.num_layers < 1:
@@ -34,6 +37,8 @@ class AnchorConfig:
             raise ValueError(f"need 0 < min_scale <= max_scale, got {self.min_scale}, {self.max_scale}")
         if not self.aspect_ratios or any(a <= 0 for a in self.aspect_ratios):
             raise ValueError(f"aspect_ratios must be positive, got {self.aspect_ratios}")
+        if self.interpolated_after_unit_ratio and 1.0 not in self.aspect_ratios:
+            raise ValueError("interpolated_after_unit_ratio needs 1.0 among the aspect_ratios")
 
     def scales(self) -> list[float]:
         """Linearly spaced scales, one per layer, then 1.0 (used only for the interpolated box)."""
@@ -51,7 +56,9 @@ class AnchorConfig:
             else:
                 layer_specs = [(scale, a) for a in self.aspect_ratios]
                 if self.interpolated_scale_aspect_ratio > 0:
-                    layer_specs.append((math.sqrt(scale * scale_next), self.interpolated_scale_aspect_ratio))
+                    box = (math.sqrt(scale * scale_next), self.interpolated_scale_aspect_ratio)
+                    at = self.aspect_ratios.index(1.0) + 1 if self.interpolated_after_unit_ratio else len(layer_specs)
+                    layer_specs.insert(at, box)
             specs.append(layer_specs)
         return specs
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 def to_tensor(image: np.ndarray, mean: float, std: float) -> torch.Tensor:
     """uint8 (H, W, 3) → float (3, H, W), ``(x/255 − mean) / std``."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    x = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0)
     return x.sub_(mean).div_(std)
 
 
