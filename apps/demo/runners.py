@@ -101,3 +101,7 @@ class ClassificationRunner(Runner):
 RUNNERS: dict[str, Callable[..., Runner]] = {
     "classification": ClassificationRunner,
 }
+
+from .face_runner import FaceAttributesRunner  # noqa: E402  (registers below; imports Runner from here)
+
+RUNNERS["face_attributes"] = FaceAttributesRunner
