@@ -116,6 +116,9 @@ def test_multilabel_metrics():
     assert m["n"] == 4 and m["prevalence_mean_ap"] == 0.5 and m["mean_ap"] == pytest.approx((1 + 1) / 2)
     with pytest.raises(ValueError, match="do not agree"):
         multilabel_metrics(probs, labels, ["a"])
+    none = multilabel_metrics(probs, np.c_[labels[:, :1], np.zeros(4)], ["a", "b"])  # "b" has no positives
+    assert none["per_attribute"]["b"]["ap"] is None and none["mean_ap"] == 1.0
+    assert none["attributes_without_positives"] == ["b"]
 
 
 # -- model, cost, loss ------------------------------------------------------------------------------
@@ -168,3 +171,24 @@ def test_train_parts_and_evaluate_on_fake_celeba(tmp_path):
     shutil.rmtree(root / "img_align_celeba")
     with pytest.raises(FileNotFoundError, match="img_align_celeba"):
         task.evaluate(parts.model, root, split="val")
+
+
+def test_engine_finetune_then_distill(tmp_path):
+    """Through the engine: a tiny run on labels, then a student trained on its exported outputs."""
+    from tasks.engine import load_config, train
+
+    root = write_celeba(tmp_path / "c", n=12)
+    task = get_task("face_attributes")
+    base = [f"data.root={root}", "data.batch_size=4", "model.alpha=0.25", "model.resolution=64", "train.epochs=1",
+            "train.progress=false", "data.attributes=[Male,Smiling,Young]"]
+    cfg = load_config(None, base + [f"output.dir={tmp_path / 'teacher'}"])
+    cfg["task"] = "face_attributes"
+    summary = train(task, cfg)
+    teacher = tmp_path / "teacher" / "last.safetensors"
+    assert teacher.is_file() and "mean_ap" in summary["last"]
+    cfg = load_config(None, base + [f"output.dir={tmp_path / 'student'}", f"loss.teacher={teacher}", "loss.label_weight=0.5"])
+    cfg["task"] = "face_attributes"
+    parts = task.train_parts(cfg)
+    x, t = parts.train_set[0]
+    assert t.shape == (2, 3) and set(t[0].tolist()) <= {0.0, 1.0} and ((t[1] > 0) & (t[1] < 1)).all()
+    assert train(task, cfg)["epochs"] == 1

@@ -3,8 +3,8 @@
 AP is the area under the precision-recall curve as a step function over distinct score thresholds,
 ``Σ (R_n − R_{n−1}) · P_n`` (the definition scikit-learn's ``average_precision_score`` uses; tied
 scores form one threshold). A constant score therefore gets AP = the positive rate, the prevalence
-baseline every result here is compared with. Attributes with no positives have no AP (NaN, left out of
-the mean).
+baseline every result here is compared with. Attributes with no positives have no AP (``None``, left out
+of the mean).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def multilabel_metrics(probs: np.ndarray, labels: np.ndarray, names: Sequence[st
         }
     mean = lambda key: float(np.nanmean([v[key] for v in per.values()])) if per else float("nan")  # noqa: E731
     with_pos = [v["positive_rate"] for v in per.values() if not np.isnan(v["ap"])]
-    return {
+    result = {
         "mean_ap": mean("ap"),
         "mean_accuracy": mean("accuracy"),
         "mean_balanced_accuracy": mean("balanced_accuracy"),
@@ -63,3 +63,6 @@ def multilabel_metrics(probs: np.ndarray, labels: np.ndarray, names: Sequence[st
         "attributes_without_positives": [k for k, v in per.items() if np.isnan(v["ap"])],
         "per_attribute": per,
     }
+    for v in per.values():  # JSON has no NaN: an undefined value (no positives / negatives) is null
+        v.update({k: None for k, x in v.items() if isinstance(x, float) and np.isnan(x)})
+    return result

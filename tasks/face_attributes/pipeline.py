@@ -89,10 +89,14 @@ class FacePipeline:
         self.age_gender_pre = w.preprocess
         self.attributes = self.attr_names = self.attr_pre = None
         if attributes is not None:
-            self.attributes, wa = build_pretrained(attributes)
-            if wa.task != "face_attributes" or not wa.labels or wa.model_kwargs.get("head", "attributes") != "attributes":
-                raise ValueError(f"{attributes}: not face-attribute weights (task {wa.task!r})")
-            self.attr_names, self.attr_pre = wa.labels, wa.preprocess
+            from weights import Preprocess
+
+            from .task import load_face_model
+
+            self.attributes, meta = load_face_model(attributes)
+            if not meta.get("labels") or meta["model_kwargs"].get("head", "attributes") != "attributes":
+                raise ValueError(f"{attributes}: not face-attribute weights (no attribute names recorded)")
+            self.attr_names, self.attr_pre = meta["labels"], Preprocess.from_dict(meta["preprocess"])
         self.margin, self.top_k, self.score_threshold = margin, top_k, score_threshold
 
     @torch.inference_mode()

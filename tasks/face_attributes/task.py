@@ -111,6 +111,26 @@ def backbone_state(weights: str, *, source: str | None = None, alpha: float | No
     return {k: v for k, v in w.state_dict.items() if k.startswith("layers.")}
 
 
+def load_face_model(weights: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """A face model and its metadata (``labels``, ``model_kwargs``, ``preprocess``) from a registry name, a
+    suite ``.safetensors`` file, or a file exported by the engine (``<run>/best.safetensors``)."""
+    from weights import build_pretrained
+    from weights.formats import FormatError
+
+    try:
+        model, w = build_pretrained(weights)
+        return model, dict(w.meta)
+    except FormatError:
+        from ..engine.checkpoint import read_exported
+
+        sd, meta = read_exported(weights)
+        if meta.get("task") != "face_attributes" or "model_kwargs" not in meta:
+            raise ValueError(f"{weights}: not face-attribute weights (task {meta.get('task')!r})") from None
+        model = FaceAttributesTask().build_model(**meta["model_kwargs"])
+        model.load_state_dict(sd)
+        return model.eval(), meta
+
+
 @register_task
 class FaceAttributesTask(Task):
     """CelebA attributes: multi-label sigmoid head; mean AP / accuracy / balanced accuracy."""
@@ -171,13 +191,11 @@ class FaceAttributesTask(Task):
 
     def teacher_probs(self, teacher: str, ds: CelebA, *, batch_size: int) -> np.ndarray:
         """The teacher's sigmoid outputs on the (un-augmented) training images, averaged with their mirror."""
-        from weights import build_pretrained
-
-        model, w = build_pretrained(teacher)
-        labels = w.labels or []
+        model, meta = load_face_model(teacher)
+        labels = meta.get("labels") or []
         if list(labels) != list(ds.attributes):
             raise ValueError(f"teacher {teacher} predicts {labels[:3]}..., the student {list(ds.attributes)[:3]}...")
-        res = int(w.model_kwargs["resolution"])
+        res = int(meta["model_kwargs"]["resolution"])
         probs = []
         for flip in (False, True):
             tf = face_eval_transform(res)
