@@ -173,6 +173,7 @@ def test_train_parts_and_evaluate_on_fake_celeba(tmp_path):
         task.evaluate(parts.model, root, split="val")
 
 
+@pytest.mark.slow
 def test_engine_finetune_then_distill(tmp_path):
     """Through the engine: a tiny run on labels, then a student trained on its exported outputs."""
     from tasks.engine import load_config, train

@@ -153,3 +153,25 @@ def test_image_without_faces(face_models, tmp_path):
     with pytest.raises(ValueError, match="nothing.txt"):
         (tmp_path / "nothing.txt").write_text("not an image")
         get_task("face_attributes").predict_files([tmp_path / "nothing.txt"])
+
+
+@pytest.mark.slow
+def test_pipeline_attributes_and_demo_runner(face_models, shared, tmp_path):
+    from apps.demo.runners import RUNNERS
+    from tasks import get_task
+    from tasks.data.images import load_rgb
+    from weights import save_weights
+
+    names = ["Male", "Smiling", "Young"]
+    model = get_task("face_attributes").build_model(alpha=0.25, resolution=64, num_attributes=3)
+    meta = {"task": "face_attributes", "arch": "mobilenet_v1", "labels": names,
+            "model_kwargs": {"alpha": 0.25, "resolution": 64, "num_attributes": 3},
+            "preprocess": {"resolution": 64, "mean": [127.5] * 3, "std": [127.5] * 3}}
+    path = save_weights(tmp_path / "attrs.safetensors", model.state_dict(), meta)
+    runner = RUNNERS["face_attributes"]("faceres_mobilenet_v1_1.0_224.age_gender", attributes=str(path), top_k=2)
+    pred = runner(np.asarray(load_rgb(shared("data", "samples", "face.jpg"))), threshold=0.5)
+    assert len(pred.detections) == 4
+    for d in pred.detections:
+        assert d.label.name == "face" and {"age", "gender", "gender_score"} <= set(d.properties)
+        assert len(d.attributes) == 2 and {a.name for a in d.attributes} <= set(names)
+        assert d.attributes[0].score >= d.attributes[1].score

@@ -16,7 +16,7 @@ class FaceAttributesRunner(Runner):
     task = "face_attributes"
 
     def __init__(self, weights: str, source: str | None = None, *, attributes: str | None = None,
-                 detector: str = "ssd") -> None:
+                 detector: str = "ssd", top_k: int = 5) -> None:
         super().__init__(weights, source)
         from tasks.face_attributes.pipeline import FacePipeline
 
@@ -24,7 +24,7 @@ class FaceAttributesRunner(Runner):
             from weights import fetch_and_convert
 
             fetch_and_convert(weights, source=source)
-        self.pipeline = FacePipeline(detector=detector, age_gender=weights, attributes=attributes)
+        self.pipeline = FacePipeline(detector=detector, age_gender=weights, attributes=attributes, top_k=top_k)
 
     @property
     def backbone_key(self) -> Hashable:
