@@ -5,6 +5,8 @@ from pathlib import Path
 
 #: tasks whose runner reads another task's weights (the dogs head is the ImageNet classifier's dog rows)
 WEIGHTS_TASK = {"dogs": "classification"}
+#: detection entries that find faces, not COCO objects
+FACE_DETECTOR_SUFFIX = "_faces"
 
 
 def size_label(entry) -> str:
@@ -29,6 +31,8 @@ class WeightsChooser:
         names = _local_names(source)
         self.available: dict[str, list] = {}
         for entry in list_entries():
+            if entry.name.endswith(FACE_DETECTOR_SUFFIX):  # face detectors serve the face pipeline only
+                continue
             if cached_path(entry).exists() or names & set(entry.filenames):
                 self.available.setdefault(entry.task, []).append(entry)
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from tasks.results import Label, Prediction
+from tasks.results import Detection, Label, Prediction
 
 
 def prepare_image(frame: np.ndarray, preprocess) -> torch.Tensor:
@@ -97,7 +97,42 @@ class ClassificationRunner(Runner):
         return Prediction(self.task, self.weights, labels=topk_labels(logits, self.labels))
 
 
+class DetectionRunner(Runner):
+    """SSD boxes in the frame's pixels; the score threshold is the demo's slider."""
+
+    task = "detection"
+
+    def __init__(self, weights: str, source: str | None = None) -> None:
+        super().__init__(weights, source)
+        from dataclasses import replace
+
+        from tasks.detection.postprocess import postprocess
+        from tasks.detection.predict import eval_transform
+        from weights import build_pretrained
+
+        self.model, loaded = build_pretrained(weights, source=source)
+        self.transform = eval_transform(self.model)
+        self.names = loaded.labels or [str(i + 1) for i in range(self.model.config.num_classes)]
+        self._postprocess, self._replace = postprocess, replace
+        self._no_boxes = (np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+
+    def prepare(self, frame: np.ndarray) -> torch.Tensor:
+        return self.transform(frame, *self._no_boxes)[0][None]
+
+    def features(self, x: torch.Tensor):
+        return self.model.forward_raw(x)
+
+    def head(self, feats, frame_shape: tuple[int, int], threshold: float) -> Prediction:
+        codes, logits, anchors = feats
+        cfg = self._replace(self.model.config.postprocess, score_threshold=threshold)
+        det = self._postprocess(codes, logits, anchors, self.model.coder, cfg, [tuple(frame_shape)])[0]
+        dets = [Detection(tuple(float(v) for v in box), Label(self.names[int(lab) - 1], float(score), int(lab)))
+                for box, score, lab in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist())]
+        return Prediction(self.task, self.weights, detections=dets)
+
+
 #: task name → runner class; tasks register theirs here as they land
 RUNNERS: dict[str, Callable[..., Runner]] = {
     "classification": ClassificationRunner,
+    "detection": DetectionRunner,
 }
