@@ -126,7 +126,11 @@ def _finish(entry: WeightsEntry, src: Source, artefact: Path, dest: Path, verify
     """Verify the artefact, extract the member when there is one, verify the file."""
     if verify and src.sha256:
         verify_sha256(artefact, src.sha256, f"{entry.name} ({desc})")
-    path = extract_member(artefact, src.member, dest) if src.member else artefact
+    if src.member:
+        path = extract_member(artefact, src.member, dest)
+    else:  # the artefact is the original: move it out of the temporary folder into the cache
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(shutil.move(str(artefact), dest))
     expected = src.file_sha256 if src.member or not src.sha256 else src.sha256
     digest = verify_sha256(path, expected if verify else None, f"{entry.name} ({desc})")
     return Fetched(path, digest, bool(verify and (expected or src.sha256)), desc)
