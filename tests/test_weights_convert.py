@@ -142,3 +142,56 @@ def test_converted_alpha_mismatch_is_caught_before_writing(tmp_path, monkeypatch
     with pytest.raises(ValueError, match=r"small.pb.*layers.0.conv.weight.*different α"):
         weights.loader.convert_original(entry, Fetched(path, "0" * 64, False, str(path)))
     assert not list((tmp_path / "cache").rglob("*.safetensors"))
+
+
+def _quantized_mobilenet_layers(model: torch.nn.Module, rng: np.random.Generator) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Random uint8 weights in TFLite layout for every conv of ``model`` (+ a 1001-way logits conv), and the
+    suite state dict they should convert to (dequantized, BN as an identity plus the folded bias)."""
+    from weights.converters.tflite import _expected_layers
+
+    sd = model.state_dict()
+    layers, want = [], {}
+    for prefix, kind, stride in _expected_layers() + [("head.fc", "CONV_2D", 1)]:
+        if prefix == "head.fc":
+            o, i = sd["head.fc.weight"].shape
+            shape_pt = (o + 1, i, 1, 1)
+        else:
+            shape_pt = tuple(sd[f"{prefix}.conv.weight"].shape)
+        dw = kind == "DEPTHWISE_CONV_2D"
+        # TFLite layouts: conv [O, H, W, I]; depthwise [1, H, W, C]
+        shape_tfl = (1, shape_pt[2], shape_pt[3], shape_pt[0]) if dw else (shape_pt[0], shape_pt[2], shape_pt[3], shape_pt[1])
+        q = rng.integers(0, 256, shape_tfl)
+        scale, zp = float(rng.uniform(0.001, 0.05)), int(rng.integers(100, 156))
+        bias = rng.integers(-5000, 5000, shape_pt[0])
+        bias_scale = float(rng.uniform(1e-4, 1e-3))
+        layers.append(dict(depthwise=dw, weight=q, scale=scale, zero_point=zp, bias=bias, bias_scale=bias_scale,
+                           stride=stride, activation="NONE" if prefix == "head.fc" else "RELU6"))
+        w = (q.astype(np.float64) - zp) * scale
+        w = w[0].transpose(2, 0, 1)[:, None] if dw else w.transpose(0, 3, 1, 2)
+        b = bias * bias_scale
+        if prefix == "head.fc":
+            want["head.fc.weight"], want["head.fc.bias"] = w[1:, :, 0, 0], b[1:]
+        else:
+            want[f"{prefix}.conv.weight"] = w
+            want[f"{prefix}.bn.bias"] = b
+    return layers, want
+
+
+def test_tflite_round_trip_small_file_written_here(tmp_path):
+    """A quantized α=0.25 MobileNetV1 written as a TFLite flatbuffer here converts to the dequantized weights;
+    a layer with the wrong padding is refused, naming the file and the op."""
+    from weights_helpers import write_tflite_convs
+
+    entry = weights.get_entry("mobilenet_v1_0.25_128.tflite_in1k_quant")
+    layers, want = _quantized_mobilenet_layers(mobilenet_v1(alpha=0.25), np.random.default_rng(0))
+    path = write_tflite_convs(tmp_path / "small.tflite", layers)
+    got = convert_tflite_classifier(path, entry).state_dict
+    for k, v in want.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-6, atol=1e-7, err_msg=k)
+    assert (got["layers.5.pw.bn.weight"] == 1).all() and (got["layers.5.pw.bn.running_mean"] == 0).all()
+    np.testing.assert_allclose(got["layers.5.pw.bn.running_var"], 1 - 1e-3)
+    _model(entry.name, convert_tflite_classifier(path, entry))  # fits the α=0.25 model exactly
+    layers[4]["padding"] = "VALID"
+    bad = write_tflite_convs(tmp_path / "valid.tflite", layers)
+    with pytest.raises(FormatError, match=r"valid.tflite: op 4 is .*VALID.*layers.2.pw"):
+        convert_tflite_classifier(bad, entry)

@@ -38,7 +38,9 @@ def test_registry_has_all_official_releases():
     assert {"mobilenet_v1_0.25_128.tflite_in1k_quant", "mobilenet_v1_0.5_160.tflite_in1k_quant",
             "mobilenet_v1_0.75_192.tflite_in1k_quant"} <= names
     for e in weights.list_entries():
-        assert NAME_RE.match(e.name) and e.sources and e.published["top1"] > 0
+        assert NAME_RE.match(e.name) and e.sources
+    for e in weights.list_entries("classification"):
+        assert e.published["top1"] > 0
         assert any(s.location.startswith("http://download.tensorflow.org/models/mobilenet_v1_2018_08_02/") for s in e.sources)
         assert e.converter_fn() is not None and len(e.label_list()) == 1000
     e = weights.get_entry(TF10)
@@ -52,7 +54,7 @@ def test_unknown_entry_suggests_names():
 
 def test_pinned_sha256_match_the_shared_files(shared):
     assert weights.sha256_file(shared(*PB)) in weights.get_entry(TF10).known_file_sha256
-    for e in weights.list_entries():
+    for e in weights.list_entries("classification"):
         if e.name.endswith("_quant"):
             assert weights.sha256_file(shared("weights", "tflite", e.filenames[0])) in e.known_file_sha256
 
