@@ -97,6 +97,24 @@ class ClassificationRunner(Runner):
         return Prediction(self.task, self.weights, labels=topk_labels(logits, self.labels))
 
 
+class DogsRunner(ClassificationRunner):
+    """Stanford Dogs top-5 from the ImageNet classifier's 120 dog rows (zero-shot head), reading the
+    same backbone pass as classification."""
+
+    task = "dogs"
+
+    def __init__(self, weights: str, source: str | None = None) -> None:
+        super().__init__(weights, source)
+        from tasks.dogs.data import breeds
+
+        self.rows = torch.tensor([b.imagenet_index for b in breeds()])
+        self.breed_names = [b.name for b in breeds()]
+
+    def head(self, feats: torch.Tensor, frame_shape: tuple[int, int], threshold: float) -> Prediction:
+        logits = self.model.head.fc(feats)[0, self.rows]
+        return Prediction(self.task, f"{self.weights} (zero-shot dog rows)", labels=topk_labels(logits, self.breed_names))
+
+
 class DetectionRunner(Runner):
     """SSD boxes in the frame's pixels; the score threshold is the demo's slider."""
 
@@ -134,5 +152,6 @@ class DetectionRunner(Runner):
 #: task name → runner class; tasks register theirs here as they land
 RUNNERS: dict[str, Callable[..., Runner]] = {
     "classification": ClassificationRunner,
+    "dogs": DogsRunner,
     "detection": DetectionRunner,
 }
