@@ -34,10 +34,11 @@ class DogsTask(Task):
         """Backbone + 120-way FC, as Table 10 counts it."""
         return count_cost(model, resolution)
 
-    def load_model(self, weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot") -> nn.Module:
+    def load_model(self, weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot",
+                   source: str | Path | None = None) -> nn.Module:
         """A dogs model from a weights entry/file: a dogs checkpoint as is, an ImageNet classifier with its
         120 dog rows as the head (``head='zero_shot'``) or a fresh head (``'random'``)."""
-        return dogs_model_from_weights(weights, resolution=resolution, head=head)[0]
+        return dogs_model_from_weights(weights, resolution=resolution, head=head, source=source)[0]
 
     def evaluate(self, model: nn.Module, data: str | Path, *, split: str | None = None, batch_size: int = 32,
                  num_workers: int = 0, progress: bool = True, on_bad_image: str = "error",
@@ -75,7 +76,8 @@ class DogsTask(Task):
         res = int(m["resolution"])
         if m.get("weights"):
             model, meta = dogs_model_from_weights(m["weights"], resolution=res, head=m.get("head_init", "zero_shot"),
-                                                  alpha=m.get("alpha"), dropout=m.get("dropout", 0.0))
+                                                  alpha=m.get("alpha"), dropout=m.get("dropout", 0.0),
+                                                  source=m.get("weights_source"))
         else:
             model = self.build_model(alpha=float(m["alpha"]), resolution=res, dropout=m.get("dropout", 0.0))
             meta = {"model_kwargs": {"alpha": float(m["alpha"]), "resolution": res, "num_classes": NUM_BREEDS}}

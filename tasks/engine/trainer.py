@@ -98,15 +98,16 @@ def train(task, cfg: Mapping[str, Any], *, resume: bool | str | Path = False) ->
 
     ``resume=True`` continues from ``<run dir>/last.pt``; a path continues from that checkpoint.
     """
-    tcfg, dcfg = cfg["train"], cfg["data"]
-    if tcfg["threads"]:
-        torch.set_num_threads(int(tcfg["threads"]))
+    threads = torch.get_num_threads()
+    if cfg["train"]["threads"]:
+        torch.set_num_threads(int(cfg["train"]["threads"]))
     device = D.resolve_device(cfg["device"], int(os.environ.get("LOCAL_RANK", "0")))
     info = D.init_distributed(device)
     try:
         return _Run(task, cfg, device, info, resume).fit()
     finally:
         D.cleanup(info)
+        torch.set_num_threads(threads)
 
 
 class _Run:
@@ -239,7 +240,7 @@ class _Run:
                 shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
                 print(f"epoch {self.epoch}/{self.epochs}: {shown}", file=sys.stderr)
         self.logger.close()
-        return {"run_dir": str(self.run_dir), "epochs": self.epoch, "global_step": self.global_step,
+        return {"rank": self.info.rank, "run_dir": str(self.run_dir), "epochs": self.epoch, "global_step": self.global_step,
                 "best": self.best, "metric": self.parts.metric, "last": metrics, "skipped_images": self.skipped}
 
     def _train_epoch(self) -> float:

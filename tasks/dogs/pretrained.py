@@ -1,0 +1,64 @@
+"""Dogs models from pretrained weights: a dogs checkpoint as is, or an ImageNet classifier whose 120 dog
+rows become the head (zero-shot, and the initialisation for fine-tuning)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from backbone import mobilenet_v1
+
+from .data import NUM_BREEDS, breeds
+
+#: how the dogs head starts from an ImageNet classifier: its dog rows, or freshly initialised
+HEAD_INITS = ("zero_shot", "random")
+
+
+def imagenet_rows() -> list[int]:
+    """Row of the 1000-way ImageNet classifier for each breed, in dogs label order."""
+    return [b.imagenet_index for b in breeds()]
+
+
+def dog_rows_head(fc_weight: torch.Tensor, fc_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet classifier restricted to the 120 breeds (logits over dogs only)."""
+    if fc_weight.shape[0] != 1000:
+        raise ValueError(f"expected a 1000-way ImageNet classifier, got {fc_weight.shape[0]} classes")
+    idx = torch.tensor(imagenet_rows())
+    return fc_weight[idx].clone(), fc_bias[idx].clone()
+
+
+def dogs_model_from_weights(weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot",
+                            alpha: float | None = None, dropout: float = 0.0,
+                            source: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """(model, metadata). ImageNet classification weights give the dogs head from their dog rows
+    (``head='zero_shot'``) or a fresh 120-way head (``'random'``: the head re-initialised because the
+    class count changes); dogs weights load as they are. ``resolution`` only changes the model's
+    nominal input size (the network is fully convolutional up to the global pool)."""
+    from weights import load_weights
+
+    if head not in HEAD_INITS:
+        raise ValueError(f"model.head_init must be one of {', '.join(HEAD_INITS)}, got {head!r}")
+    w = load_weights(weights, source=source)
+    kwargs = dict(w.model_kwargs)
+    if alpha is not None and abs(float(alpha) - float(kwargs.get("alpha", alpha))) > 1e-9:
+        raise ValueError(f"model.alpha={alpha} but the weights {weights} are for α={kwargs['alpha']}; "
+                         f"drop model.alpha or pick weights of that width")
+    kwargs.update(num_classes=NUM_BREEDS, dropout=dropout)
+    if resolution:
+        kwargs["resolution"] = int(resolution)
+    model = mobilenet_v1(**kwargs)
+    sd = dict(w.state_dict)
+    if w.task == "classification":
+        fc_w, fc_b = sd.pop("head.fc.weight"), sd.pop("head.fc.bias")
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if unexpected or set(missing) - {"head.fc.weight", "head.fc.bias"}:
+            raise ValueError(f"{w.path}: weights do not fit MobileNetV1 (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        if head == "zero_shot":
+            model.head.fc.weight.data, model.head.fc.bias.data = dog_rows_head(fc_w, fc_b)
+    elif w.task == "dogs":
+        model.load_state_dict(sd)
+    else:
+        raise ValueError(f"{w.path}: weights are for task {w.task!r}; dogs needs ImageNet classification or dogs weights")
+    return model, {"model_kwargs": kwargs, "init_from": str(weights), "head_init": head if w.task == "classification" else "dogs"}
