@@ -53,6 +53,16 @@ class Task(ABC):
         of metric name → value (JSON-serialisable), including ``n``, the number of samples."""
         raise NotImplementedError(f"task {self.name!r} has no evaluation yet")
 
+    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
+        """(model in eval mode, :class:`weights.LoadedWeights`) for a weights entry or suite file of this
+        task; tasks that can adapt other tasks' weights (dogs from ImageNet) override this."""
+        from weights import build_pretrained
+
+        model, w = build_pretrained(weights, source=source)
+        if w.task != self.name:
+            raise ValueError(f"weights {weights} are for task {w.task!r}, not {self.name!r}")
+        return model, w
+
     def train_parts(self, cfg: Mapping[str, Any]) -> "TrainParts":
         """Model, training data, loss and validation metrics for the engine (``mnet train``), built
         from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""

@@ -123,3 +123,33 @@ def test_real_zero_shot_accuracy(shared):
     model = task.load_model("mobilenet_v1_1.0_224.tfslim_in1k", resolution=224, source=src)
     out = task.evaluate(model, root, split="test", progress=False)
     assert out["n"] == 150 and out["top1"] > 70.0 and out["top5"] > 90.0
+
+
+def test_train_then_mnet_eval_on_the_export(tmp_path, capsys):
+    """`mnet train dogs` exports the suite's weights format; `mnet eval dogs --weights` reads it back."""
+    import json
+
+    from apps.cli import main
+
+    data = make_fake_dogs(tmp_path / "dogs", n_breeds=2, per_breed={"train": 4, "test": 2})
+    run = tmp_path / "run"
+    assert main(["train", "dogs", "--config", "tasks/dogs/configs/smoke.yaml", f"data.root={data}",
+                 f"output.dir={run}", "train.epochs=1", "train.accum_steps=1"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert main(["eval", "dogs", "--weights", str(run / "last.safetensors"), "--data", str(data), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 4 and report["top1"] == pytest.approx(trained["last"]["top1"])
+    assert (run / "config.yaml").is_file() and (run / "metrics.jsonl").is_file()
+
+
+@pytest.mark.slow
+def test_real_zero_shot_through_mnet_eval(shared, capsys):
+    import json
+
+    from apps.cli import main
+
+    root, src = shared("data", "stanford_dogs"), shared("weights", "tflite")
+    assert main(["eval", "dogs", "--weights", "mobilenet_v1_0.25_128.tflite_in1k_quant", "--source", str(src),
+                 "--data", str(root), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 150 and report["top1"] > 30.0

@@ -31,8 +31,8 @@ def dog_rows_head(fc_weight: torch.Tensor, fc_bias: torch.Tensor) -> tuple[torch
 
 def dogs_model_from_weights(weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot",
                             alpha: float | None = None, dropout: float = 0.0,
-                            source: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """(model, metadata). ImageNet classification weights give the dogs head from their dog rows
+                            source: str | Path | None = None) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """(model, the :class:`weights.LoadedWeights`, how it was built). ImageNet classification weights give the dogs head from their dog rows
     (``head='zero_shot'``) or a fresh 120-way head (``'random'``: the head re-initialised because the
     class count changes); dogs weights load as they are. ``resolution`` only changes the model's
     nominal input size (the network is fully convolutional up to the global pool)."""
@@ -61,4 +61,5 @@ def dogs_model_from_weights(weights: str | Path, *, resolution: int | None = Non
         model.load_state_dict(sd)
     else:
         raise ValueError(f"{w.path}: weights are for task {w.task!r}; dogs needs ImageNet classification or dogs weights")
-    return model, {"model_kwargs": kwargs, "init_from": str(weights), "head_init": head if w.task == "classification" else "dogs"}
+    return model, w, {"model_kwargs": kwargs, "init_from": str(weights),
+                      "head_init": head if w.task == "classification" else "dogs"}
