@@ -8,8 +8,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from backbone import mobilenet_v1
-
 from .data import NUM_BREEDS, breeds
 
 #: how the dogs head starts from an ImageNet classifier: its dog rows, or freshly initialised
@@ -38,28 +36,19 @@ def dogs_model_from_weights(weights: str | Path, *, resolution: int | None = Non
     nominal input size (the network is fully convolutional up to the global pool)."""
     from weights import load_weights
 
+    from ..classification.finetune import pretrained_classifier
+
     if head not in HEAD_INITS:
         raise ValueError(f"model.head_init must be one of {', '.join(HEAD_INITS)}, got {head!r}")
-    w = load_weights(weights, source=source)
-    kwargs = dict(w.model_kwargs)
-    if alpha is not None and abs(float(alpha) - float(kwargs.get("alpha", alpha))) > 1e-9:
-        raise ValueError(f"model.alpha={alpha} but the weights {weights} are for α={kwargs['alpha']}; "
-                         f"drop model.alpha or pick weights of that width")
-    kwargs.update(num_classes=NUM_BREEDS, dropout=dropout)
-    if resolution:
-        kwargs["resolution"] = int(resolution)
-    model = mobilenet_v1(**kwargs)
-    sd = dict(w.state_dict)
-    if w.task == "classification":
-        fc_w, fc_b = sd.pop("head.fc.weight"), sd.pop("head.fc.bias")
-        missing, unexpected = model.load_state_dict(sd, strict=False)
-        if unexpected or set(missing) - {"head.fc.weight", "head.fc.bias"}:
-            raise ValueError(f"{w.path}: weights do not fit MobileNetV1 (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        if head == "zero_shot":
-            model.head.fc.weight.data, model.head.fc.bias.data = dog_rows_head(fc_w, fc_b)
-    elif w.task == "dogs":
-        model.load_state_dict(sd)
-    else:
-        raise ValueError(f"{w.path}: weights are for task {w.task!r}; dogs needs ImageNet classification or dogs weights")
-    return model, w, {"model_kwargs": kwargs, "init_from": str(weights),
-                      "head_init": head if w.task == "classification" else "dogs"}
+    probe = load_weights(weights, source=source)
+    if probe.task not in ("classification", "dogs"):
+        raise ValueError(f"{probe.path}: weights are for task {probe.task!r}; dogs needs ImageNet classification "
+                         f"or dogs weights")
+    model, w, old = pretrained_classifier(probe, num_classes=NUM_BREEDS, resolution=resolution, alpha=alpha,
+                                          dropout=dropout)
+    imagenet = w.task == "classification"
+    if imagenet and head == "zero_shot":
+        model.head.fc.weight.data, model.head.fc.bias.data = dog_rows_head(*old)
+    return model, w, {"model_kwargs": {**w.model_kwargs, "num_classes": NUM_BREEDS, "dropout": dropout,
+                                       **({"resolution": int(resolution)} if resolution else {})},
+                      "init_from": str(weights), "head_init": head if imagenet else "dogs"}
