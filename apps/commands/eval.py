@@ -1,10 +1,11 @@
 """``mnet eval TASK``: evaluate pretrained weights with the task's standard metric on a dataset in its
-official layout. Task-agnostic: it resolves the weights, builds the task's model, loads them and calls
+official layout. Task-agnostic: ``task.load_pretrained`` resolves the weights and builds the model, then it calls
 ``get_task(TASK).evaluate(model, data, split=..., preprocess=<the weights' input recipe>, ...)``."""
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
     p.add_argument("--source", help="where to fetch the weights from if not cached (see `mnet weights fetch`)")
+    p.add_argument("--resolution", type=int, metavar="R",
+                   help="evaluate at input resolution R instead of the weights' own (the paper's ρ knob)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)
 
@@ -25,17 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from apps.cli import UserError
     from tasks import get_task
-    from weights import build_pretrained
 
     task = get_task(args.task)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    model, w = build_pretrained(args.weights, source=args.source)
-    if w.task != task.name:
-        raise UserError(f"weights {args.weights} are for task {w.task!r}, not {task.name!r}")
+    model, w = task.load_pretrained(args.weights, source=args.source)
+    if args.resolution is not None:
+        from backbone.config import validate_resolution
+
+        validate_resolution(args.resolution)
+    preprocess = w.preprocess if args.resolution is None else replace(w.preprocess, resolution=args.resolution)
     extra = {"limit": args.limit} if args.limit is not None else {}
     result = task.evaluate(model, args.data, split=args.split, batch_size=args.batch_size, num_workers=args.workers,
-                           progress=True, preprocess=w.preprocess, weights_meta=w.meta, **extra)
+                           progress=True, preprocess=preprocess, weights_meta=w.meta, **extra)
     report = {"task": task.name, "weights": w.meta.get("entry", str(w.path)), "data": str(args.data), **result}
     if args.format == "json":
         print(json.dumps(report, indent=2, default=str))

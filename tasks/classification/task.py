@@ -28,3 +28,10 @@ class ClassificationTask(Task):
 
         return evaluate_classification(model, data, split=split, batch_size=batch_size, num_workers=num_workers,
                                        progress=progress, **kwargs)
+
+    def train_parts(self, cfg):
+        """Fine-tune on ImageFolder / ImageNet-layout data; the head is re-initialised when the class
+        count differs from the pretrained weights'."""
+        from .finetune import classification_train_parts
+
+        return classification_train_parts(self, cfg)
