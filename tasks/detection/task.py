@@ -7,7 +7,7 @@ training targets per image are ``boxes`` (G, 4) float, xyxy, in pixels of that t
 """
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -80,15 +80,23 @@ class DetectionTask(Task):
         batch_size: int = 32,
         num_workers: int = 0,
         progress: bool = True,
-        results_json: str | Path | None = None,
-        max_images: int | None = None,
-        **postprocess: Any,
+        preprocess: Any = None,
+        weights_meta: dict[str, Any] | None = None,
+        limit: int | None = None,
+        results_json: str | Path | None = "auto",
+        postprocess: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """COCOeval (bbox) on ``<data>/<split>`` (default val2017). ``postprocess`` keywords override the
-        model's (``nms``, ``max_detections``, ``score_threshold``, ``iou_threshold``); ``results_json``
-        writes the detections in COCO results format."""
+        """COCOeval (bbox) on ``<data>/<split>`` (default val2017) → AP, AP50, AP75, APs/m/l, AR…, ``n``.
+
+        ``postprocess`` overrides the model's (e.g. ``{"nms": "per_class", "max_detections": 100}``);
+        ``preprocess`` (the weights' recorded input recipe) sets the normalisation; ``results_json``
+        is where the detections go in COCO results format (``"auto"``: ``runs/detection/``, None: nowhere).
+        """
         if not isinstance(model, SSD):
             raise ValueError(f"detection evaluation needs an SSD model, got {type(model).__name__}")
+        if kwargs:
+            raise ValueError(f"unknown detection evaluation option(s): {sorted(kwargs)}")
         if postprocess:
             model = with_postprocess(model, **postprocess)
         split = split or "val2017"
@@ -97,10 +105,9 @@ class DetectionTask(Task):
         if model.config.category_ids is None and len(category_ids) != model.config.num_classes:
             raise ValueError(f"model has {model.config.num_classes} classes but {ds.ann_file} has "
                              f"{len(category_ids)} categories; give the model category_ids")
-        tf = eval_transform(model)
-        ds.transform = tf
-        if max_images is not None:
-            ds.ids = ds.ids[:max_images]
+        ds.transform = eval_transform(model, preprocess)
+        if limit is not None:
+            ds.ids = ds.ids[:limit]
         loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
         device = next(model.parameters()).device
         model.eval()
@@ -110,8 +117,12 @@ class DetectionTask(Task):
                 dets = model(images.to(device), image_sizes=[t["orig_size"] for t in targets])
                 for t, d in zip(targets, dets):
                     results.extend(to_coco_results(t["image_id"], d, category_ids))
-        metrics = coco_eval(ds.coco, results, ds.ids)
+        metrics: dict[str, Any] = coco_eval(ds.coco, results, ds.ids)
         metrics["detections"] = len(results)
+        metrics["postprocess"] = asdict(model.config.postprocess)
+        if results_json == "auto":
+            name = (weights_meta or {}).get("entry") or "model"
+            results_json = Path("runs") / "detection" / f"{name}_{split}_results.json"
         if results_json:
             metrics["results_json"] = str(write_results(results, results_json))
         return metrics
