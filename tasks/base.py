@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import torch
 from torch import nn
 
 from backbone import Cost, count_cost
+
+if TYPE_CHECKING:
+    from .engine import TrainParts
 
 
 class Task(ABC):
@@ -49,6 +52,11 @@ class Task(ABC):
         """Run the task's standard metric on a dataset in its official layout; return a flat dict
         of metric name → value (JSON-serialisable), including ``n``, the number of samples."""
         raise NotImplementedError(f"task {self.name!r} has no evaluation yet")
+
+    def train_parts(self, cfg: Mapping[str, Any]) -> "TrainParts":
+        """Model, training data, loss and validation metrics for the engine (``mnet train``), built
+        from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""
+        raise NotImplementedError(f"task {self.name!r} cannot be trained yet")
 
 
 _T = TypeVar("_T", bound=type[Task])
