@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+import json
 
 import torch
 from torch import nn
@@ -20,12 +22,13 @@ from backbone import Cost, count_cost
 
 from ..base import Task, register_task
 from .anchors import AnchorConfig
-from .data import CocoDetection, collate
+from .data import CocoDetection, collate, collate_targets
 from .loss import LossConfig
 from .metrics import coco_eval, to_coco_results, write_results
 from .model import SSD, SSDConfig
 from .postprocess import PostprocessConfig
 from .predict import eval_transform
+from .transforms import EvalTransform, TrainTransform
 
 #: nested config blocks that ``build_model`` accepts as plain dicts (as stored in weights metadata)
 _NESTED = {"anchors": AnchorConfig, "loss": LossConfig, "postprocess": PostprocessConfig}
@@ -44,6 +47,24 @@ def make_config(**kwargs: Any) -> SSDConfig:
         if isinstance(kwargs.get(key), list):
             kwargs[key] = tuple(tuple(v) if isinstance(v, list) else v for v in kwargs[key])
     return SSDConfig(**kwargs)
+
+
+def config_dict(config: SSDConfig) -> dict[str, Any]:
+    """The config as plain JSON-able data (what weights metadata stores; ``make_config`` reads it back)."""
+    return json.loads(json.dumps(asdict(config)))
+
+
+def load_backbone(model: SSD, weights: str, source: str | None = None) -> None:
+    """Load ImageNet backbone weights (a classification registry entry or .safetensors) into ``model.backbone``."""
+    from weights import load_weights
+
+    w = load_weights(weights, source=source)
+    sd = {k: v for k, v in w.state_dict.items() if not k.startswith("head.")}
+    missing, unexpected = model.backbone.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked") and not k.startswith("head.")]
+    if missing or unexpected:
+        raise ValueError(f"{weights}: not MobileNetV1 backbone weights for α={model.config.alpha} "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
 def with_postprocess(model: SSD, **overrides: Any) -> SSD:
@@ -126,3 +147,57 @@ class DetectionTask(Task):
         if results_json:
             metrics["results_json"] = str(write_results(results, results_json))
         return metrics
+
+    # -- training (the engine: ``mnet train detection --config ...``) ------------------------------
+    def build_for_training(self, m: Mapping[str, Any], dataset: CocoDetection) -> tuple[SSD, dict[str, Any]]:
+        """The model a run starts from: imported detector weights (``model.weights``), or a fresh SSD on
+        the dataset's classes with optional ImageNet backbone weights (``model.backbone_weights``)."""
+        overrides = {k: v for k, v in (m.get("ssd") or {}).items()}
+        if m.get("weights"):
+            from weights import build_pretrained
+
+            model, w = build_pretrained(m["weights"], source=m.get("weights_source"), **overrides)
+            preprocess = w.meta.get("preprocess")
+        else:
+            model = self.build_model(alpha=float(m["alpha"]), resolution=int(m["resolution"]),
+                                     num_classes=dataset.num_classes, category_ids=list(dataset.category_ids),
+                                     **overrides)
+            if m.get("backbone_weights"):
+                load_backbone(model, m["backbone_weights"], m.get("backbone_weights_source"))
+            preprocess = None
+        cfg = model.config
+        if preprocess is None:
+            mean, std = [cfg.mean * 255] * 3, [cfg.std * 255] * 3
+            preprocess = {"resolution": cfg.resolution, "mean": mean, "std": std}
+        return model, preprocess
+
+    def train_parts(self, cfg: Mapping[str, Any]):
+        """COCO-format training: ``data.root`` in the official layout, ``data.train_split``/``val_split``;
+        ``model.weights`` (detector) or ``model.alpha``/``resolution`` [+ ``backbone_weights``];
+        ``model.ssd`` overrides SSD options (e.g. ``{loss: {classification: focal}}``)."""
+        from ..engine import TrainParts
+
+        m, d, a = cfg["model"], cfg["data"], cfg.get("augment") or {}
+        if not d.get("root"):
+            raise ValueError("data.root is required: a COCO-format folder (<root>/<split>/, <root>/annotations/)")
+        probe = CocoDetection(d["root"], d.get("train_split", "train2017"))
+        model, preprocess = self.build_for_training(m, probe)
+        cfg_m = model.config
+        category_ids = list(cfg_m.category_ids or probe.category_ids)
+        mean = tuple(v / 255 for v in preprocess["mean"])
+        std = tuple(v / 255 for v in preprocess["std"])
+        tf = (TrainTransform(cfg_m.resolution, mean, std, zoom_out=tuple(a.get("zoom_out", (0.25, 1.0))))
+              if a.get("enabled", True) else EvalTransform(cfg_m.resolution, mean, std))
+        train_set = CocoDetection(d["root"], d.get("train_split", "train2017"), transform=tf,
+                                  category_ids=category_ids, skip_missing=bool(d.get("skip_missing", False)))
+        val_split = d.get("val_split", "val2017")
+        evaluate = None
+        if val_split:
+            def evaluate(model: nn.Module) -> dict[str, Any]:
+                r = self.evaluate(model, d["root"], split=val_split, batch_size=int(d["batch_size"]),
+                                  progress=False, results_json=None, limit=d.get("val_limit"))
+                return {k: r[k] for k in ("AP", "AP50", "AP75", "AR100", "n")}
+        export = {"arch": "ssd_mobilenet_v1", "model_kwargs": config_dict(cfg_m), "preprocess": preprocess,
+                  "labels": train_set.class_names}
+        return TrainParts(model=model, train_set=train_set, loss_fn=model.criterion, evaluate=evaluate, metric="AP",
+                          backbone=model.backbone, collate_fn=collate_targets, export_metadata=export)
