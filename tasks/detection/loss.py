@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
+from .box_coder import BoxCoder
+from .matcher import assign
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -84,3 +87,30 @@ def ssd_loss(
     cls_loss = cls_loss[keep].sum() / num_pos
     total = cfg.box_weight * box_loss + cfg.cls_weight * cls_loss
     return {"loss": total, "loss_box": box_loss.detach(), "loss_cls": cls_loss.detach()}
+
+
+class SSDCriterion:
+    """Match targets to anchors, encode them and compute :func:`ssd_loss`.
+
+    ``criterion(outputs, targets)`` → the total loss (the engine's ``loss_fn``); ``losses`` → all terms.
+    ``targets``: per image ``boxes`` (G, 4) xyxy in pixels of the input tensor, ``labels`` (G,) ≥ 1.
+    """
+
+    def __init__(self, coder: BoxCoder, cfg: LossConfig, match_threshold: float = 0.5) -> None:
+        self.coder, self.cfg, self.match_threshold = coder, cfg, match_threshold
+
+    def losses(self, outputs, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        codes, logits, anchors, (h, w) = outputs
+        if len(targets) != len(codes):
+            raise ValueError(f"{len(targets)} targets for a batch of {len(codes)} images")
+        scale = anchors.new_tensor([w, h, w, h])
+        labels, target_codes = [], []
+        for t in targets:
+            boxes = t["boxes"].to(anchors).reshape(-1, 4) / scale
+            lab, matched, _ = assign(boxes, t["labels"].to(anchors.device), anchors, self.match_threshold)
+            labels.append(lab)
+            target_codes.append(self.coder.encode(matched, anchors))
+        return ssd_loss(codes.float(), logits, torch.stack(target_codes), torch.stack(labels), self.cfg)
+
+    def __call__(self, outputs, targets: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        return self.losses(outputs, targets)["loss"]
