@@ -1,8 +1,13 @@
 """Post-training static int8 quantization with ONNX Runtime (QDQ format, calibrated on real images).
 
 Weights are int8, per output channel (a depthwise filter per channel has its own range: per-tensor
-scales lose most of MobileNet's accuracy, Krishnamoorthi 2018 §3), activations uint8 (x86 VNNI's
-fast u8 × s8 path); ranges come from running the fp32 model on real, preprocessed images.
+scales lose most of MobileNet's accuracy, Krishnamoorthi 2018 §3), activations uint8 (x86's u8 × s8
+path); ranges come from running the fp32 model on real, preprocessed images.
+
+Weights use 7 of their 8 bits by default (``reduce_range``): x86 CPUs without VNNI (AVX2 only, as
+this project's machines expose) multiply u8 × s8 pairs with ``vpmaddubsw``, whose 16-bit sums
+saturate with full-range weights. Measured on MobileNetV1 1.0-224: top-1 agreement with fp32 fell to
+65 % without it, 94 % with it — the same as ONNX Runtime's exact (unfused) QDQ arithmetic.
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ def quantize_onnx(
     *,
     per_channel: bool = True,
     method: str = "minmax",
+    reduce_range: bool = True,
 ) -> int:
     """Write an int8 QDQ model to ``out_path``; returns the number of calibration images used.
 
@@ -73,7 +79,7 @@ def quantize_onnx(
         out_path.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(
             str(prepped), str(out_path), reader,
-            quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
