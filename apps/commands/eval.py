@@ -1,0 +1,45 @@
+"""``mnet eval TASK``: evaluate pretrained weights with the task's standard metric on a dataset in its
+official layout. Task-agnostic: it resolves the weights, builds the task's model, loads them and calls
+``get_task(TASK).evaluate(model, data, split=..., preprocess=<the weights' input recipe>, ...)``."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate weights on a dataset (top-1/top-5, mAP, ...)", description=__doc__)
+    p.add_argument("task", help="task name (see `mnet compare --help` for the registered tasks)")
+    p.add_argument("--weights", required=True, metavar="NAME_OR_FILE",
+                   help="registry entry (fetched and converted on first use) or a suite .safetensors file")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset root in the task's official layout")
+    p.add_argument("--split", help="dataset split (task default when omitted, e.g. val)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
+    p.add_argument("--source", help="where to fetch the weights from if not cached (see `mnet weights fetch`)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from apps.cli import UserError
+    from tasks import get_task
+    from weights import build_pretrained
+
+    task = get_task(args.task)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    model, w = build_pretrained(args.weights, source=args.source)
+    if w.task != task.name:
+        raise UserError(f"weights {args.weights} are for task {w.task!r}, not {task.name!r}")
+    extra = {"limit": args.limit} if args.limit is not None else {}
+    result = task.evaluate(model, args.data, split=args.split, batch_size=args.batch_size, num_workers=args.workers,
+                           progress=True, preprocess=w.preprocess, weights_meta=w.meta, **extra)
+    report = {"task": task.name, "weights": w.meta.get("entry", str(w.path)), "data": str(args.data), **result}
+    if args.format == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        for k, v in report.items():
+            print(f"{k:<16} {v:.2f}" if isinstance(v, float) else f"{k:<16} {v}")
+    return 0
