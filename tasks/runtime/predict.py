@@ -94,36 +94,53 @@ def expand_images(inputs: Iterable[str | Path], *, limit: int | None = None) -> 
     return files
 
 
-def build_predictor(task: str | None, weights: str | None = None, *, runtime: str = "auto",
-                    threads: int | None = None) -> Predictor:
-    """A predictor for a weights name / .safetensors file (built in PyTorch, run in ``runtime``), or an
-    exported ``.onnx`` / TorchScript file (which fixes the runtime; task and preprocessing come from its
-    metadata)."""
+@dataclass
+class Loaded:
+    """A runnable model with what inference needs: its task, input recipe and class labels."""
+
+    runtime: Runtime
+    task: str
+    preprocess: Any  # weights.Preprocess
+    labels: list[str] | None
+    weights: str | None
+
+
+def load_for_inference(weights: str | None, *, task: str | None = None, runtime: str = "auto",
+                       threads: int | None = None) -> Loaded:
+    """Weights name / ``.safetensors`` (built in PyTorch, run in ``runtime``), or an exported ``.onnx`` /
+    TorchScript file (which fixes the runtime; task and preprocessing come from its metadata). Without
+    weights: the task's model with random weights at 1.0-224, for speed checks only."""
     from weights import Preprocess, build_pretrained
 
     if weights and Path(weights).suffix in (".onnx", ".pt", ".ts", ".torchscript"):
         rt = open_runtime(weights, threads=threads)
         if runtime not in ("auto", rt.name):
             raise ValueError(f"{weights}: an exported {Path(weights).suffix} file runs in {rt.name}, not {runtime}")
-        meta = getattr(rt, "metadata", {}) if isinstance(rt, OnnxRuntime) else {}
+        meta = rt.metadata if isinstance(rt, OnnxRuntime) else {}
         if META_PREPROCESS not in meta:
-            raise ValueError(f"{weights}: no preprocessing recorded in the file; export it with `mnet export`")
+            raise ValueError(f"{weights}: no task/preprocessing recorded in the file; export it with `mnet export`")
         saved_task = meta.get(META_TASK)
         if task and saved_task and task != saved_task:
             raise ValueError(f"{weights}: exported for task {saved_task!r}, not {task!r}")
-        spec = Preprocess.from_dict(json.loads(meta[META_PREPROCESS]))
         labels = json.loads(meta[META_LABELS]) if META_LABELS in meta else None
-        return Predictor(get_task(task or saved_task), rt, spec, spec.resolution, labels)
+        spec = Preprocess.from_dict(json.loads(meta[META_PREPROCESS]))
+        return Loaded(rt, saved_task or task, spec, labels, weights)
     if weights:
-        model, loaded = build_pretrained(weights)
-        if task and loaded.task != task:
-            raise ValueError(f"weights {weights!r} are for task {loaded.task!r}, not {task!r}")
-        spec, labels, task_obj = loaded.preprocess, loaded.labels, get_task(loaded.task)
+        model, w = build_pretrained(weights)
+        if task and w.task != task:
+            raise ValueError(f"weights {weights!r} are for task {w.task!r}, not {task!r}")
+        task, spec, labels = w.task, w.preprocess, w.labels
     else:
         if not task:
             raise ValueError("give a task, --weights, or both")
-        task_obj = get_task(task)
         spec, labels = Preprocess(224), None
-        model = task_obj.build_model(alpha=1.0, resolution=224)  # random weights: for speed checks only
+        model = get_task(task).build_model(alpha=1.0, resolution=224)
     rt = make_runtime(model.eval(), runtime, resolution=spec.resolution, threads=threads)
-    return Predictor(task_obj, rt, spec, spec.resolution, labels)
+    return Loaded(rt, task, spec, labels, weights)
+
+
+def build_predictor(task: str | None, weights: str | None = None, *, runtime: str = "auto",
+                    threads: int | None = None) -> Predictor:
+    """A :class:`Predictor` for :func:`load_for_inference`'s model."""
+    m = load_for_inference(weights, task=task, runtime=runtime, threads=threads)
+    return Predictor(get_task(m.task), m.runtime, m.preprocess, m.preprocess.resolution, m.labels)
