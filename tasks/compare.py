@@ -66,7 +66,10 @@ def compare(
         p50 = p95 = None
         used = runtime
         if measure:
-            rt = make_runtime(model, runtime, resolution=res, threads=threads)
+            try:
+                rt = make_runtime(model, runtime, resolution=res, threads=threads)
+            except ValueError as e:
+                raise ValueError(f"task {task.name!r} at {alpha:g}-{res}: {e}") from e
             used = rt.name
             lat = measure_latency(task.inference_fn(rt), torch.randn(1, 3, res, res),
                                   warmup=warmup, runs=runs, threads=threads)

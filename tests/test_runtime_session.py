@@ -65,3 +65,14 @@ def test_compare_runs_every_task_in_onnxruntime():
     rows = compare(None, (0.25,), (128,), warmup=1, runs=2, threads=1, progress=False, runtime="onnxruntime")
     assert {r.task for r in rows} == set(TASKS)
     assert all(r.runtime == "onnxruntime" and r.latency_ms_p50 > 0 for r in rows)
+
+
+def test_unexportable_model_error_names_it():
+    class Unexportable(torch.nn.Module):  # an op ONNX has no symbol for
+        def forward(self, x):
+            return torch.linalg.svd(x.flatten(1) @ x.flatten(1).T).S
+
+    with pytest.raises(ValueError, match="Unexportable cannot run in onnxruntime"):
+        make_runtime(Unexportable(), "onnxruntime", resolution=8)
+    with pytest.warns(UserWarning, match="runtime onnxruntime unavailable"):
+        assert isinstance(make_runtime(Unexportable(), "auto", resolution=8), TorchRuntime)

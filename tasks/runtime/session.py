@@ -174,7 +174,12 @@ def make_runtime(model: nn.Module, kind: str = "auto", *, resolution: int, threa
     if kind != "auto":
         if kind == "onnxruntime" and not onnxruntime_available():
             raise ValueError("runtime 'onnxruntime' is not installed (pip install onnx onnxruntime)")
-        return BUILDERS[kind](model, resolution, threads)
+        try:
+            return BUILDERS[kind](model, resolution, threads)
+        except (ValueError, FileNotFoundError):
+            raise
+        except Exception as e:  # tracing/export failures: say which model and why, as a user error
+            raise ValueError(f"{type(model).__name__} cannot run in {kind}: {type(e).__name__}: {e}") from e
     for name in available_runtimes():
         try:
             return BUILDERS[name](model, resolution, threads)
