@@ -47,21 +47,22 @@ def test_errors(tmp_path):
 
 @pytest.mark.slow
 def test_int8_keeps_real_accuracy(shared, tmp_path):
-    """Real weights, calibrated on 64 ImageNet photos, checked on 128 others: top-1 within 3 points."""
+    """Real weights, calibrated on 128 ImageNet photos, checked on 256 others: top-1 within 3 points
+    (the 1,300-photo result in docs/deploy.md is a 1.0-point drop; 3 points here is ~8 photos of noise)."""
     from tasks import get_task
     from tasks.runtime.deploy import preprocess_files
     from tasks.runtime.predict import expand_images
     from weights import build_pretrained
 
     model, w = build_pretrained("mobilenet_v1_1.0_224.tfslim_in1k")
-    files = expand_images([shared("data", "imagenet", "val")], limit=192)
+    files = expand_images([shared("data", "imagenet", "val")], limit=384)
     x = preprocess_files(get_task("classification"), w.preprocess, files)
     from tasks.classification.data import ImageFolderDataset
 
     index = {str(p): y for p, y in ImageFolderDataset(shared("data", "imagenet"), None).samples}
     labels = np.array([index[str(f)] for f in files])
     fp32 = to_onnx_model(model, torch.zeros(1, 3, 224, 224)).SerializeToString()
-    quantize_onnx(fp32, tmp_path / "q.onnx", [x[0::3][i:i + 16] for i in range(0, 64, 16)])
+    quantize_onnx(fp32, tmp_path / "q.onnx", [x[0::3][i:i + 16] for i in range(0, 128, 16)])
     held_out = np.setdiff1d(np.arange(len(files)), np.arange(0, len(files), 3))
     top1 = {name: float((rt.run(x[held_out]).argmax(1) == labels[held_out]).mean() * 100)
             for name, rt in (("fp32", OnnxRuntime(fp32)), ("int8", OnnxRuntime(tmp_path / "q.onnx")))}
