@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for timing (default: torch's default)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: %(default)s)")
     p.add_argument("--runs", type=int, default=30, help="timed runs per model (default: %(default)s)")
+    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
+                   help="runtime timed (default: auto, the fastest available)")
     p.add_argument("--no-latency", action="store_true", help="count params and Mult-Adds only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -29,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from tasks import compare as cmp
 
     rows = cmp.compare(args.tasks, args.alphas, args.resolutions, warmup=args.warmup, runs=args.runs,
-                       threads=args.threads, measure=not args.no_latency, progress=not args.quiet)
+                       threads=args.threads, measure=not args.no_latency, runtime=args.runtime,
+                       progress=not args.quiet)
     print(cmp.FORMATTERS[args.format](rows))
     if args.plot:
         cmp.plot(rows, args.plot)

@@ -15,6 +15,7 @@ class ClassificationTask(Task):
     """1000-way ImageNet classification; params and Mult-Adds include the FC layer (Tables 6, 7)."""
 
     name = "classification"
+    exportable = True
     description = "ImageNet-1k classification (top-1 / top-5)"
 
     def build_model(self, *, alpha: float, resolution: int, num_classes: int = 1000, **kwargs) -> nn.Module:
