@@ -5,7 +5,8 @@ parameter groups) on random input batches of the config's size and resolution, s
 excluded; bf16 autocast on CPU, fp16 (with GradScaler) and bf16 on CUDA.
 
     PYTHONPATH=. python benchmarks/dogs_throughput.py [--config tasks/dogs/configs/finetune_1.0_128.yaml]
-        [--device cpu|cuda] [--threads 2] [--steps 5] [--warmup 2] [--out benchmarks/results/dogs_throughput.md]
+        [--device cpu|cuda] [--threads 2] [--steps 5] [--warmup 2] [--amp off bf16] [--layouts nchw channels_last]
+        [--out benchmarks/results/dogs_throughput.md]
 """
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--amp", nargs="+", help="AMP modes to time (default: off bf16 on CPU, off fp16 bf16 on CUDA)")
+    p.add_argument("--layouts", nargs="+", choices=("nchw", "channels_last"), default=["nchw", "channels_last"])
     p.add_argument("--out", default="benchmarks/results/dogs_throughput.md")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -73,7 +76,7 @@ def main() -> None:
     task = get_task("dogs")
     alpha = float(cfg["model"]["alpha"] or _alpha_of(cfg["model"]["weights"]))
     res = int(cfg["model"]["resolution"])
-    amps = ["off", "bf16"] if device.type == "cpu" else ["off", "fp16", "bf16"]
+    amps = args.amp or (["off", "bf16"] if device.type == "cpu" else ["off", "fp16", "bf16"])
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{platform.processor() or platform.machine()}, {args.threads} threads")
     lines = [
@@ -84,7 +87,7 @@ def main() -> None:
         "| AMP | channels_last | images/s |",
         "|---|---|---|",
     ]
-    for amp, cl in itertools.product(amps, (False, True)):
+    for amp, cl in itertools.product(amps, [layout == "channels_last" for layout in args.layouts]):
         torch.manual_seed(0)
         model = task.build_model(alpha=alpha, resolution=res)
         ips = step_throughput(model, cfg, device, amp, cl, args.steps, args.warmup)
