@@ -26,6 +26,10 @@ class Task(ABC):
     name: str = ""
     #: one line for listings
     description: str = ""
+    #: the key of ``evaluate``'s result that ``mnet compare`` reports (e.g. "top1", "AP", "mean_ap")
+    primary_metric: str = ""
+    #: registry tasks whose weights ``load_pretrained`` accepts (dogs also reads ImageNet classifiers)
+    weights_tasks: tuple[str, ...] = ()
     #: the model maps an image batch to plain tensors (no decode/NMS inside), so ONNX Runtime can run it
     exportable: bool = False
 

@@ -6,7 +6,7 @@ import io
 import itertools
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from tqdm import tqdm
@@ -44,6 +44,9 @@ def compare(
     measure: bool = True,
     progress: bool = True,
     runtime: str = "auto",
+    data: Mapping[str, str] | None = None,
+    weights_source: str | None = None,
+    eval_limit: int | None = None,
 ) -> list[CompareRow]:
     """One row per (task, α, ρ); latency at batch 1 on the CPU (skipped when ``measure`` is False).
 
@@ -74,8 +77,38 @@ def compare(
             lat = measure_latency(task.inference_fn(rt), torch.randn(1, 3, res, res),
                                   warmup=warmup, runs=runs, threads=threads)
             p50, p95 = round(lat.p50_ms, 3), round(lat.p95_ms, 3)
-        rows.append(CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads, used))
+        row = CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads, used)
+        if data and task.name in data:
+            row.metric_name, row.metric = measure_metric(task, alpha, res, data[task.name],
+                                                         source=weights_source, limit=eval_limit)
+        rows.append(row)
     return rows
+
+
+def pretrained_entry(task: Any, alpha: float, resolution: int, source: str | None = None):
+    """A registry entry with exactly this α × ρ that the task can load and that is usable without a
+    download (cached, or its original file under ``source``), or None."""
+    from weights import list_entries
+    from weights.loader import is_available
+
+    for wtask in task.weights_tasks:
+        for entry in list_entries(wtask):
+            if entry.alpha == alpha and entry.resolution == resolution and is_available(entry, source):
+                return entry
+    return None
+
+
+def measure_metric(task: Any, alpha: float, resolution: int, data: str, *, source: str | None = None,
+                   limit: int | None = None) -> tuple[str | None, float | None]:
+    """The task's primary metric for the pretrained weights at this α × ρ on ``data`` ((None, None)
+    when the registry has no such weights at hand)."""
+    entry = pretrained_entry(task, alpha, resolution, source)
+    if entry is None or not task.primary_metric:
+        return None, None
+    model, w = task.load_pretrained(entry.name, source=source)
+    extra = {"limit": limit} if limit else {}
+    result = task.evaluate(model, data, progress=False, preprocess=w.preprocess, weights_meta=w.meta, **extra)
+    return f"{task.primary_metric} ({entry.name.rsplit('.', 1)[1]})", float(result[task.primary_metric])
 
 
 def _fmt(v: float | None, spec: str) -> str:

@@ -51,6 +51,18 @@ def cached_path(entry: WeightsEntry | str) -> Path:
     return cache_dir() / f"{name}.safetensors"
 
 
+def is_available(entry: WeightsEntry, source: str | Path | None = None) -> bool:
+    """True when the entry is converted in the cache, or one of its original files lies in ``source``
+    (a file or a folder searched recursively): usable without a download."""
+    if cached_path(entry).exists():
+        return True
+    if not source:
+        return False
+    p = Path(source)
+    names = {p.name} if p.is_file() else {f.name for f in p.rglob("*") if f.is_file()}
+    return bool(names & set(entry.filenames))
+
+
 def entry_meta(entry: WeightsEntry) -> dict[str, Any]:
     return {
         "entry": entry.name, "task": entry.task, "arch": entry.arch, "model_kwargs": entry.model_kwargs,

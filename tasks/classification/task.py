@@ -15,6 +15,8 @@ class ClassificationTask(Task):
     """1000-way ImageNet classification; params and Mult-Adds include the FC layer (Tables 6, 7)."""
 
     name = "classification"
+    primary_metric = "top1"
+    weights_tasks = ('classification',)
     exportable = True
     description = "ImageNet-1k classification (top-1 / top-5)"
 

@@ -78,6 +78,8 @@ class DetectionTask(Task):
     """SSD300 on MobileNetV1 (Table 13: 19.3 COCO mAP, 1.2 B Mult-Adds, 6.8 M params at α = 1)."""
 
     name = "detection"
+    primary_metric = "AP"
+    weights_tasks = ('detection',)
     description = "COCO object detection, SSD on MobileNetV1 (COCO bbox mAP)"
 
     def build_model(self, *, alpha: float, resolution: int = 300, num_classes: int = 90, **kwargs: Any) -> SSD:

@@ -24,6 +24,8 @@ class DogsTask(Task):
     """120-way Stanford Dogs; params exclude the ImageNet classifier (Table 10: 3.3 M at α 1.0)."""
 
     name = "dogs"
+    primary_metric = "top1"
+    weights_tasks = ('dogs', 'classification')
     exportable = True
     description = "Stanford Dogs fine-grained recognition, 120 breeds (top-1 / top-5)"
 
