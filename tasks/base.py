@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from backbone import Cost, count_cost
+
+if TYPE_CHECKING:
+    from .engine import TrainParts
 
 
 class Task(ABC):
@@ -23,6 +26,9 @@ class Task(ABC):
     name: str = ""
     #: one line for listings
     description: str = ""
+    #: runtimes whose :class:`tasks.runtime.Runtime` ``evaluate`` accepts in place of the PyTorch model
+    #: (``mnet eval --runtime``; "auto" picks the fastest of these)
+    eval_runtimes: tuple[str, ...] = ("torch",)
 
     @abstractmethod
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
@@ -83,6 +89,21 @@ class Task(ABC):
             results.append({"top_k": [{"index": int(i), "label": labels[i] if labels else str(int(i)),
                                        "prob": float(row[i])} for i in top]})
         return results
+
+    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
+        """(model in eval mode, :class:`weights.LoadedWeights`) for a weights entry or suite file of this
+        task; tasks that can adapt other tasks' weights (dogs from ImageNet) override this."""
+        from weights import build_pretrained
+
+        model, w = build_pretrained(weights, source=source)
+        if w.task != self.name:
+            raise ValueError(f"weights {weights} are for task {w.task!r}, not {self.name!r}")
+        return model, w
+
+    def train_parts(self, cfg: Mapping[str, Any]) -> "TrainParts":
+        """Model, training data, loss and validation metrics for the engine (``mnet train``), built
+        from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""
+        raise NotImplementedError(f"task {self.name!r} cannot be trained yet")
 
 
 _T = TypeVar("_T", bound=type[Task])

@@ -118,6 +118,7 @@ def plot(rows: Sequence[CompareRow], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, ScalarFormatter
 
     with_metric = [r for r in rows if r.metric is not None]
     fig, axes = plt.subplots(1, 2 if with_metric else 1, figsize=(13 if with_metric else 7, 5), squeeze=False)
@@ -129,7 +130,7 @@ def plot(rows: Sequence[CompareRow], path: str) -> None:
             ax.annotate(f"{r.alpha:g}-{r.resolution}", (r.mult_adds / 1e6, r.latency_ms_p50),
                         fontsize=7, xytext=(3, 3), textcoords="offset points")
     threads = rows[0].threads if rows else 0
-    ax.set(xscale="log", xlabel="Mult-Adds (millions, log scale)", ylabel="latency p50 (ms, batch 1)",
+    ax.set(xscale="log", yscale="log", xlabel="Mult-Adds (millions, log scale)", ylabel="latency p50 (ms, batch 1, log scale)",
            title=f"MobileNetV1 α × ρ: latency vs Mult-Adds ({threads} CPU threads)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -141,6 +142,11 @@ def plot(rows: Sequence[CompareRow], path: str) -> None:
         ax2.set(xscale="log", xlabel="Mult-Adds (millions, log scale)", ylabel="metric", title="metric vs Mult-Adds")
         ax2.grid(True, which="both", alpha=0.3)
         ax2.legend()
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    for a in axes[0]:  # plain numbers on the log axis
+        a.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        a.xaxis.set_major_formatter(ScalarFormatter())
+        a.xaxis.set_minor_formatter(plt.NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

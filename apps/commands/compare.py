@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
                    help="runtime timed (default: auto, the fastest available)")
     p.add_argument("--no-latency", action="store_true", help="count params and Mult-Adds only")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     rows = cmp.compare(args.tasks, args.alphas, args.resolutions, warmup=args.warmup, runs=args.runs,
                        threads=args.threads, measure=not args.no_latency, runtime=args.runtime,
-                       progress=sys.stderr.isatty() or True)
+                       progress=not args.quiet)
     print(cmp.FORMATTERS[args.format](rows))
     if args.plot:
         cmp.plot(rows, args.plot)

@@ -1,10 +1,11 @@
 """``mnet eval TASK``: evaluate pretrained weights with the task's standard metric on a dataset in its
-official layout. Task-agnostic: it resolves the weights, builds the task's model, loads them and calls
+official layout. Task-agnostic: ``task.load_pretrained`` resolves the weights and builds the model, then it calls
 ``get_task(TASK).evaluate(model, data, split=..., preprocess=<the weights' input recipe>, ...)``."""
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
     p.add_argument("--source", help="where to fetch the weights from if not cached (see `mnet weights fetch`)")
+    p.add_argument("--resolution", type=int, metavar="R",
+                   help="evaluate at input resolution R instead of the weights' own (the paper's ρ knob)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
                    help="inference runtime (default: auto, the fastest available)")
@@ -31,22 +34,29 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tasks import get_task
-    from tasks.runtime import make_runtime
+    from tasks.runtime import available_runtimes, make_runtime
     from tasks.runtime.predict import load_for_inference
-    from weights import build_pretrained
 
     task = get_task(args.task)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    runtime = args.runtime
+    if runtime == "auto":
+        runtime = next(r for r in [*available_runtimes(), "torch"] if r in task.eval_runtimes)
+    elif runtime not in task.eval_runtimes:
+        raise UserError(f"task {task.name!r} evaluates in {', '.join(task.eval_runtimes)} only, not {runtime}")
     if Path(args.weights).suffix in (".onnx", ".pt", ".ts"):  # an exported model: its own runtime and recipe
         m = load_for_inference(args.weights, task=task.name, runtime=args.runtime, threads=args.threads)
         model, preprocess, meta, name = m.runtime, m.preprocess, {}, args.weights
     else:
-        torch_model, w = build_pretrained(args.weights, source=args.source)
-        if w.task != task.name:
-            raise UserError(f"weights {args.weights} are for task {w.task!r}, not {task.name!r}")
-        model = make_runtime(torch_model, args.runtime, resolution=w.preprocess.resolution, threads=args.threads)
-        preprocess, meta, name = w.preprocess, w.meta, w.meta.get("entry", str(w.path))
+        torch_model, w = task.load_pretrained(args.weights, source=args.source)
+        if args.resolution is not None:
+            from backbone.config import validate_resolution
+
+            validate_resolution(args.resolution)
+        preprocess = w.preprocess if args.resolution is None else replace(w.preprocess, resolution=args.resolution)
+        model = make_runtime(torch_model, runtime, resolution=preprocess.resolution, threads=args.threads)
+        meta, name = w.meta, w.meta.get("entry", str(w.path))
     extra = {"limit": args.limit} if args.limit is not None else {}
     result = task.evaluate(model, args.data, split=args.split, batch_size=args.batch_size, num_workers=args.workers,
                            progress=True, preprocess=preprocess, weights_meta=meta, **extra)

@@ -16,6 +16,7 @@ class ClassificationTask(Task):
 
     name = "classification"
     description = "ImageNet-1k classification (top-1 / top-5)"
+    eval_runtimes = ("torch", "onnxruntime")
 
     def build_model(self, *, alpha: float, resolution: int, num_classes: int = 1000, **kwargs) -> nn.Module:
         return mobilenet_v1(alpha=alpha, resolution=resolution, num_classes=num_classes, **kwargs)
@@ -28,3 +29,10 @@ class ClassificationTask(Task):
 
         return evaluate_classification(model, data, split=split, batch_size=batch_size, num_workers=num_workers,
                                        progress=progress, **kwargs)
+
+    def train_parts(self, cfg):
+        """Fine-tune on ImageFolder / ImageNet-layout data; the head is re-initialised when the class
+        count differs from the pretrained weights'."""
+        from .finetune import classification_train_parts
+
+        return classification_train_parts(self, cfg)

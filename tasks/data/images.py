@@ -1,6 +1,7 @@
 """Decode any image file to 8-bit RGB, or fail with an error that names the file."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,10 @@ def load_rgb(path: str | Path, *, draft: tuple[int, int] | None = None) -> Image
     if not path.is_file():
         raise ImageDecodeError(f"{path}: no such image file")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # we apply our own pixel limit below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageDecodeError(f"{path}: image is {w}×{h} = {w * h:,} pixels, above the {MAX_PIXELS:,} limit")

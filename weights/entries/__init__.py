@@ -1,2 +1,3 @@
 """Built-in registry entries (pure data; importing registers them)."""
 from . import mobilenet_v1  # noqa: F401
+from . import detection  # noqa: F401

@@ -1,0 +1,114 @@
+"""The Gradio 6 app: a live camera tab, an upload tab, and a JSON ``/predict`` endpoint."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from tasks.data import ImageDecodeError, load_rgb
+
+from .pipeline import DemoPipeline
+from .runners import RUNNERS
+
+#: ask the browser for VGA frames (it asks for 1920×1440 otherwise): frames are then resized only
+#: once, to the model's input
+CAMERA_CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "facingMode": "environment"}}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def fps_update(state: dict | None) -> tuple[float | None, dict]:
+    """Frames per second from the gap between frames, smoothed (EMA 0.8)."""
+    now = time.perf_counter()
+    state = dict(state or {})
+    last, fps = state.get("last"), state.get("fps")
+    if last is not None:
+        inst = 1.0 / max(now - last, 1e-6)
+        fps = inst if fps is None else 0.8 * fps + 0.2 * inst
+    state.update(last=now, fps=fps)
+    return fps, state
+
+
+def predictions_json(result, image_size: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "image_size": list(image_size),
+        "model_ms": round(result.model_ms, 2),
+        "total_ms": round(result.total_ms, 2),
+        "predictions": [p.to_dict() for p in result.predictions],
+    }
+
+
+def build_app(pipeline: DemoPipeline, *, tasks: Sequence[str], sizes: Sequence[str], default_tasks: Sequence[str],
+              default_size: str, samples: str | Path | None = None, stream_every: float = 0.04):
+    import gradio as gr
+
+    def on_frame(frame, chosen, size, threshold, state):
+        if frame is None:
+            return gr.skip(), gr.skip(), state
+        fps, state = fps_update(state)
+        try:
+            res = pipeline.process(frame, chosen or [], size, threshold, fps=fps)
+        except ValueError as e:
+            gr.Warning(str(e))
+            return frame, f"error: {e}", state
+        stats = f"model {res.model_ms:.1f} ms · end to end {res.total_ms:.1f} ms · {fps or 0:.1f} FPS"
+        return res.image, stats, state
+
+    def on_upload(upload, chosen, size, threshold):
+        # preprocess=False: Gradio hands over the uploaded file unread, so that a text file, a
+        # truncated JPEG or a huge image reaches our decoder and gets a message instead of a crash
+        path = upload.get("path") if isinstance(upload, dict) else upload
+        if not path:
+            raise gr.Error("Upload an image first.")
+        try:
+            img = np.asarray(load_rgb(path))
+        except ImageDecodeError as e:
+            raise gr.Error(f"Cannot read the upload: {Path(str(e).split(':')[0]).name}: "
+                           f"{str(e).split(': ', 1)[-1]}") from None
+        try:
+            res = pipeline.process(img, chosen or [], size, threshold)
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        return res.image, predictions_json(res, img.shape[1::-1])
+
+    with gr.Blocks(title="MobileNet suite", delete_cache=(300, 600)) as app:
+        gr.Markdown("# MobileNet suite — live demo\nOne MobileNetV1 backbone, several task heads. "
+                    "Pick tasks and a backbone size (α-ρ); allow the camera, or upload a photo.")
+        with gr.Row():
+            chosen = gr.CheckboxGroup(list(tasks), value=list(default_tasks), label="tasks")
+            size = gr.Dropdown(list(sizes), value=default_size, label="backbone size (α-ρ)")
+            threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="score threshold")
+        with gr.Tab("Camera"):
+            with gr.Row():
+                cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="camera",
+                               webcam_options=gr.WebcamOptions(mirror=False, constraints=CAMERA_CONSTRAINTS))
+                live = gr.Image(label="annotated", format="jpeg", elem_id="live-output")
+            stats = gr.Textbox(label="latency", elem_id="live-stats", interactive=False)
+            state = gr.State({})
+            cam.stream(on_frame, [cam, chosen, size, threshold, state], [live, stats, state],
+                       stream_every=stream_every, concurrency_limit=4, show_progress="hidden",
+                       api_visibility="private")
+        with gr.Tab("Upload"):
+            with gr.Row():
+                upload = gr.Image(sources=["upload", "clipboard"], type="filepath", label="photo",
+                                  elem_id="upload-input")
+                annotated = gr.Image(label="annotated", format="jpeg", elem_id="upload-output")
+            run = gr.Button("Run", variant="primary", elem_id="run-button")
+            result = gr.JSON(label="predictions", elem_id="upload-json")
+            run.click(on_upload, [upload, chosen, size, threshold], [annotated, result], api_name="predict",
+                      concurrency_limit=4, preprocess=False)
+            if samples and Path(samples).is_dir():
+                paths = sorted(str(p) for p in Path(samples).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                if paths:
+                    gr.Examples([[p] for p in paths], inputs=[upload], label="example photos")
+    return app
+
+
+def default_tasks_for(tasks: Sequence[str]) -> list[str]:
+    """Detection when it is available (boxes on people are the clearest live result), else the first."""
+    return ["detection"] if "detection" in tasks else list(tasks[:1])
+
+
+def available_tasks(chooser) -> list[str]:
+    return [t for t in RUNNERS if chooser.entries(t)]

@@ -1,0 +1,65 @@
+"""`mnet compare` end to end: JSON/CSV/table output, the plot, and one-line errors."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from apps.cli import main
+
+TABLE = {  # Tables 6 and 7: (α, ρ) → (Mult-Adds M, params M)
+    (1.0, 224): (569, 4.2), (0.75, 224): (325, 2.6), (0.5, 224): (149, 1.3), (0.25, 224): (41, 0.5),
+    (1.0, 192): (418, 4.2), (1.0, 160): (290, 4.2), (1.0, 128): (186, 4.2),
+}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_json_has_sixteen_classification_rows(capsys):
+    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--format", "json", "--runs", "1", "--warmup", "0",
+                       "--runtime", "torch")  # 16 ONNX exports would dominate the test's time; see test_runtime_session
+    assert code == 0
+    rows = json.loads(out)
+    assert len(rows) == 16
+    keys = {"task", "alpha", "resolution", "params", "mult_adds", "latency_ms_p50", "latency_ms_p95"}
+    assert all(keys <= r.keys() for r in rows)
+    for r in rows:
+        ref = TABLE.get((r["alpha"], r["resolution"]))
+        if ref:
+            assert abs(r["mult_adds"] / 1e6 - ref[0]) < 1
+            assert round(r["params"] / 1e6, 1) == ref[1]
+        assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"]
+
+
+def test_compare_csv_and_table(capsys):
+    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "0.25", "--resolutions", "128",
+                       "--format", "csv", "--no-latency")
+    assert code == 0
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert row["task"] == "classification" and int(row["params"]) == 463_600
+    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "0.5", "--resolutions", "160", "--no-latency")
+    assert "classification" in out and "77" in out.splitlines()[2]
+
+
+def test_compare_plot(tmp_path, capsys):
+    path = tmp_path / "out.png"
+    code, _, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "1.0", "0.25", "--resolutions", "128",
+                     "--runs", "2", "--warmup", "0", "--plot", str(path))
+    assert code == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--alphas", "0"], "alpha"), (["--alphas", "2"], "alpha"), (["--resolutions", "16"], "resolution"),
+    (["--tasks", "nope"], "unknown task 'nope'"),
+])
+def test_compare_bad_input_is_one_line(capsys, argv, needle):
+    code, out, err = run(capsys, "compare", "--no-latency", *argv)
+    assert code == 2
+    assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

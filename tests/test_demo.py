@@ -1,0 +1,236 @@
+"""The Gradio app end to end: a real browser with a fake camera fed from a real video, the upload tab,
+the ``/predict`` endpoint through ``gradio_client``, bad uploads, and concurrent clients.
+
+Needs ../shared (weights, video, samples) and, for the browser tests, Chromium (apt `chromium`) and the
+`playwright` package; each test skips with the reason when something is missing.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gradio = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+from apps.demo.app import available_tasks, build_app, default_tasks_for  # noqa: E402
+from apps.demo.models import WeightsChooser  # noqa: E402
+from apps.demo.pipeline import DemoPipeline  # noqa: E402
+
+from conftest import shared_path  # noqa: E402
+from support.fake_camera import video_to_y4m  # noqa: E402
+
+CHROMIUM = os.environ.get("MNET_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = os.environ.get("MNET_SCREENSHOT_DIR")  # set to keep screenshots (the README's come from here)
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--disable-quic",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The app, served in this process on a free port, with weights from ../shared/weights."""
+    weights_dir = str(shared_path("weights"))
+    chooser = WeightsChooser(weights_dir)
+    tasks = available_tasks(chooser)
+    if not tasks:
+        pytest.skip("no task has weights available under ../shared/weights")
+    pipeline = DemoPipeline(chooser, source=weights_dir)
+    app = build_app(pipeline, tasks=tasks, sizes=chooser.sizes(), default_tasks=default_tasks_for(tasks),
+                    default_size="1.0-224", samples=str(shared_path("data", "samples")))
+    port = free_port()
+    app.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port,
+                                                  prevent_thread_lock=True, quiet=True)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "tasks": tasks, "pipeline": pipeline}
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    return gradio_client.Client(demo["url"], verbose=False)
+
+
+def predict(client, path, tasks, size="1.0-224", threshold=0.5):
+    return client.predict(gradio_client.handle_file(str(path)), list(tasks), size, threshold, api_name="/predict")
+
+
+def test_predict_endpoint(client, demo):
+    image, result = predict(client, shared_path("data", "samples", "grace_hopper.jpg"), demo["tasks"])
+    assert Path(image).is_file() and max(Image.open(image).size) <= 640
+    preds = {p["task"]: p for p in result["predictions"]}
+    assert set(preds) == set(demo["tasks"])
+    if "classification" in preds:
+        top = [lab["name"] for lab in preds["classification"]["labels"]]
+        assert len(top) == 5 and {"military uniform", "bow tie", "suit"} & set(top[:3])
+    if "detection" in preds:
+        assert any(d["label"]["name"] == "person" for d in preds["detection"]["detections"])
+    assert result["model_ms"] > 0 and result["total_ms"] >= result["model_ms"]
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_bad_uploads_give_messages(client, tmp_path):
+    photo = shared_path("data", "samples", "grace_hopper.jpg").read_bytes()
+    cases = {
+        "notes.txt": (b"this is not an image\n", "not a recognised image"),
+        "truncated.jpg": (photo[: len(photo) // 3], "truncated"),
+        "gray.png": (_png(np.full((64, 80), 128, np.uint8)), None),
+        "rgba.png": (_png(np.full((64, 80, 4), 200, np.uint8)), None),
+        "gray16.png": (_png(np.arange(64 * 80, dtype=np.uint16).reshape(64, 80)), None),
+    }
+    for name, (data, error) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        if error is None:
+            _, result = predict(client, path, ["classification"])
+            assert result["predictions"][0]["labels"], name
+        else:
+            with pytest.raises(Exception) as info:
+                predict(client, path, ["classification"])
+            assert error in str(info.value) and name in str(info.value)
+
+
+def test_huge_upload(client, tmp_path):
+    """A 10,000 × 10,000 photo is accepted and shrunk once, not a crash."""
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (10_000, 10_000), (90, 140, 200)).save(path)
+    image, result = predict(client, path, ["classification"])
+    assert result["image_size"] == [10_000, 10_000]
+    assert max(Image.open(image).size) <= 640
+
+
+@pytest.mark.slow
+def test_four_concurrent_clients(demo):
+    seconds = float(os.environ.get("MNET_CONCURRENCY_SECONDS", 30))
+    path = shared_path("data", "samples", "coffee.png")
+    answers, errors = [], []
+
+    def worker():
+        c = gradio_client.Client(demo["url"], verbose=False)
+        end = time.time() + seconds
+        while time.time() < end:
+            try:
+                _, result = predict(c, path, ["classification"])
+                answers.append(result["total_ms"])
+            except Exception as e:  # noqa: BLE001 - any error fails the test below
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(f"4 clients × {seconds:.0f} s: {len(answers)} answers, {len(errors)} errors")
+    assert not errors and len(answers) >= 4
+
+
+# -- a real browser ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    camera = video_to_y4m(shared_path("data", "video", "vtest.avi"),
+                          tmp_path_factory.mktemp("camera") / "vtest.y4m", frames=100)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={camera}"])
+        yield b
+        b.close()
+
+
+def screenshot(page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def select_tasks(page, wanted: list[str], all_tasks: list[str]) -> None:
+    for task in all_tasks:
+        box = page.get_by_label(task, exact=True)
+        if box.is_checked() != (task in wanted):
+            box.click()
+
+
+def watch_live_output(page, seconds: float) -> list[tuple[float, str]]:
+    """(time, src) each time the annotated frame changes."""
+    changes: list[tuple[float, str]] = []
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        img = page.locator("#live-output img")
+        if img.count():
+            src = img.first.get_attribute("src")
+            if src and (not changes or changes[-1][1] != src):
+                changes.append((time.perf_counter() - t0, src))
+        time.sleep(0.005)
+    return changes
+
+
+@pytest.mark.parametrize("task", ["default"])
+def test_camera_stream_in_browser(browser, demo, task):
+    tasks = default_tasks_for(demo["tasks"])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(demo["url"], wait_until="domcontentloaded")
+        page.wait_for_selector("#live-output", timeout=60_000)
+        page.get_by_text("Click to Access Webcam").click()
+        page.get_by_role("button", name="capture photo").click()
+        first = watch_live_output(page, 60)[:1]
+        assert first, "no annotated frame came back within 60 s"
+        changes = watch_live_output(page, 10)
+        fps = (len(changes) - 1) / (changes[-1][0] - changes[0][0]) if len(changes) > 2 else 0.0
+        stats = page.locator("#live-stats textarea").input_value()
+        print(f"\nbrowser: {len(changes)} annotated frames in 10 s, displayed {fps:.1f} FPS; server says: {stats}")
+        assert len(changes) >= 3 and "model" in stats and "FPS" in stats
+        frame = np.asarray(Image.open(io.BytesIO(page.request.get(changes[-1][1]).body())).convert("RGB"))
+        if "detection" in tasks:  # person boxes on the pedestrians, in the detection colour
+            green = (frame[..., 1] > 200) & (frame[..., 0] < 40) & (frame[..., 2] < 120)
+            assert green.sum() > 200, "no detection boxes drawn"
+        else:  # the top-5 panel in the top-left corner
+            assert frame[:40, :40].std() > 20
+        screenshot(page, f"camera_{'+'.join(tasks)}")
+        (Path(os.environ.get("MNET_DEMO_FPS_FILE", "/dev/null"))).write_text(json.dumps({"fps": fps, "stats": stats}))
+    finally:
+        page.close()
+
+
+def test_upload_tab_in_browser(browser, demo):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(demo["url"], wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Upload").click()
+        page.locator("#upload-input input[type=file]").set_input_files(str(shared_path("data", "samples", "coffee.png")))
+        page.locator("#run-button").click()
+        page.wait_for_function("document.querySelector('#upload-json') && "
+                               "document.querySelector('#upload-json').innerText.includes('model_ms')",
+                               timeout=120_000)
+        page.wait_for_selector("#upload-output img", timeout=30_000)
+        text = page.locator("#upload-json").inner_text()
+        assert "total_ms" in text and "error" not in text.lower()
+        screenshot(page, "upload_classification")
+    finally:
+        page.close()
