@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 #: sub-command modules under ``apps.commands``, in the order ``mnet --help`` lists them
-COMMANDS: tuple[str, ...] = ("compare", "weights", "eval", "train", "predict", "export", "demo")
+COMMANDS: tuple[str, ...] = ("compare", "weights", "eval", "train", "predict", "export", "faces", "demo")
 
 
 class UserError(Exception):

@@ -9,7 +9,7 @@ RESOLUTIONS: tuple[int, ...] = (224, 192, 160, 128)
 #: The paper's width multiplier presets (Section 3.2, Table 6).
 ALPHAS: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
 
-Activation = Literal["relu6", "relu"]
+Activation = Literal["relu6", "relu", "leaky_relu"]
 Padding = Literal["tf_same", "symmetric"]
 BlockKind = Literal["conv", "dw_sep", "full_conv"]
 
@@ -68,8 +68,8 @@ class MobileNetConfig:
     def __post_init__(self) -> None:
         validate_alpha(self.alpha)
         validate_resolution(self.resolution)
-        if self.activation not in ("relu6", "relu"):
-            raise ValueError(f"activation must be 'relu6' or 'relu', got {self.activation!r}")
+        if self.activation not in ("relu6", "relu", "leaky_relu"):
+            raise ValueError(f"activation must be 'relu6', 'relu' or 'leaky_relu', got {self.activation!r}")
         if self.padding not in ("tf_same", "symmetric"):
             raise ValueError(f"padding must be 'tf_same' or 'symmetric', got {self.padding!r}")
         if self.num_classes < 0:

@@ -20,8 +20,16 @@ def tf_same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+#: activation name → module factory (``leaky_relu``: slope 0.1, as RetinaFace's MobileNet-0.25 body uses)
+ACTIVATIONS = {
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.1, inplace=True),
+}
+
+
 def make_activation(name: Activation) -> nn.Module:
-    return nn.ReLU6(inplace=True) if name == "relu6" else nn.ReLU(inplace=True)
+    return ACTIVATIONS[name]()
 
 
 class ConvBNAct(nn.Module):

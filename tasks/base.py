@@ -26,9 +26,8 @@ class Task(ABC):
     name: str = ""
     #: one line for listings
     description: str = ""
-    #: runtimes whose :class:`tasks.runtime.Runtime` ``evaluate`` accepts in place of the PyTorch model
-    #: (``mnet eval --runtime``; "auto" picks the fastest of these)
-    eval_runtimes: tuple[str, ...] = ("torch",)
+    #: the model maps an image batch to plain tensors (no decode/NMS inside), so ONNX Runtime can run it
+    exportable: bool = False
 
     @abstractmethod
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
@@ -56,6 +55,21 @@ class Task(ABC):
         """Run the task's standard metric on a dataset in its official layout; return a flat dict
         of metric name → value (JSON-serialisable), including ``n``, the number of samples."""
         raise NotImplementedError(f"task {self.name!r} has no evaluation yet")
+
+    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
+        """(model in eval mode, :class:`weights.LoadedWeights`) for a weights entry or suite file of this
+        task; tasks that can adapt other tasks' weights (dogs from ImageNet) override this."""
+        from weights import build_pretrained
+
+        model, w = build_pretrained(weights, source=source)
+        if w.task != self.name:
+            raise ValueError(f"weights {weights} are for task {w.task!r}, not {self.name!r}")
+        return model, w
+
+    def train_parts(self, cfg: Mapping[str, Any]) -> "TrainParts":
+        """Model, training data, loss and validation metrics for the engine (``mnet train``), built
+        from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""
+        raise NotImplementedError(f"task {self.name!r} cannot be trained yet")
 
     # -- raw images in, results out: ``mnet predict``, the demo, any runtime (tasks/runtime) -------
     def preprocess(self, image: Any, spec: Callable[[Any], Any]) -> np.ndarray:
@@ -89,21 +103,6 @@ class Task(ABC):
             results.append({"top_k": [{"index": int(i), "label": labels[i] if labels else str(int(i)),
                                        "prob": float(row[i])} for i in top]})
         return results
-
-    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
-        """(model in eval mode, :class:`weights.LoadedWeights`) for a weights entry or suite file of this
-        task; tasks that can adapt other tasks' weights (dogs from ImageNet) override this."""
-        from weights import build_pretrained
-
-        model, w = build_pretrained(weights, source=source)
-        if w.task != self.name:
-            raise ValueError(f"weights {weights} are for task {w.task!r}, not {self.name!r}")
-        return model, w
-
-    def train_parts(self, cfg: Mapping[str, Any]) -> "TrainParts":
-        """Model, training data, loss and validation metrics for the engine (``mnet train``), built
-        from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""
-        raise NotImplementedError(f"task {self.name!r} cannot be trained yet")
 
 
 _T = TypeVar("_T", bound=type[Task])

@@ -67,7 +67,7 @@ def compare(
         used = runtime
         if measure:
             try:
-                rt = make_runtime(model, runtime, resolution=res, threads=threads)
+                rt = make_runtime(model, runtime if task.exportable else "torch", resolution=res, threads=threads)
             except ValueError as e:
                 raise ValueError(f"task {task.name!r} at {alpha:g}-{res}: {e}") from e
             used = rt.name

@@ -34,27 +34,23 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tasks import get_task
-    from tasks.runtime import available_runtimes, make_runtime
+    from tasks.runtime import make_runtime
     from tasks.runtime.predict import load_for_inference
 
     task = get_task(args.task)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    runtime = args.runtime
-    if runtime == "auto":
-        runtime = next(r for r in [*available_runtimes(), "torch"] if r in task.eval_runtimes)
-    elif runtime not in task.eval_runtimes:
-        raise UserError(f"task {task.name!r} evaluates in {', '.join(task.eval_runtimes)} only, not {runtime}")
+    if args.resolution is not None:
+        from backbone.config import validate_resolution
+
+        validate_resolution(args.resolution)
     if Path(args.weights).suffix in (".onnx", ".pt", ".ts"):  # an exported model: its own runtime and recipe
         m = load_for_inference(args.weights, task=task.name, runtime=args.runtime, threads=args.threads)
         model, preprocess, meta, name = m.runtime, m.preprocess, {}, args.weights
     else:
         torch_model, w = task.load_pretrained(args.weights, source=args.source)
-        if args.resolution is not None:
-            from backbone.config import validate_resolution
-
-            validate_resolution(args.resolution)
         preprocess = w.preprocess if args.resolution is None else replace(w.preprocess, resolution=args.resolution)
+        runtime = args.runtime if task.exportable else "torch"
         model = make_runtime(torch_model, runtime, resolution=preprocess.resolution, threads=args.threads)
         meta, name = w.meta, w.meta.get("entry", str(w.path))
     extra = {"limit": args.limit} if args.limit is not None else {}

@@ -155,3 +155,7 @@ RUNNERS: dict[str, Callable[..., Runner]] = {
     "dogs": DogsRunner,
     "detection": DetectionRunner,
 }
+
+from .face_runner import FaceAttributesRunner  # noqa: E402  (registers below; imports Runner from here)
+
+RUNNERS["face_attributes"] = FaceAttributesRunner

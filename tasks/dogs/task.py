@@ -24,6 +24,7 @@ class DogsTask(Task):
     """120-way Stanford Dogs; params exclude the ImageNet classifier (Table 10: 3.3 M at α 1.0)."""
 
     name = "dogs"
+    exportable = True
     description = "Stanford Dogs fine-grained recognition, 120 breeds (top-1 / top-5)"
 
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:

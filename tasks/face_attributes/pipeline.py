@@ -1,0 +1,122 @@
+"""Faces in the wild: detect → crop each face (square, with margin) → age/gender and attributes per face.
+
+Detectors are a registry: ``ssd`` (the face-api.js SSD-MobileNetV1, the primary one) and ``retinaface``
+(RetinaFace MobileNet-0.25, which also gives 5 landmarks). Age and gender come from the imported
+faceres-deep model; attributes from any suite face-attribute weights (e.g. one trained with
+``python -m tasks.face_attributes.grid``), when given.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .celeba import crop_box
+from .model import decode_age_gender
+
+AGE_GENDER_WEIGHTS = "faceres_mobilenet_v1_1.0_224.age_gender"
+
+
+@dataclass
+class DetectedFaces:
+    boxes: torch.Tensor  # (K, 4) xyxy pixels
+    scores: torch.Tensor  # (K,)
+    landmarks: torch.Tensor | None = None  # (K, 5, 2) pixels
+
+
+def _ssd(image: np.ndarray, score_threshold: float | None) -> DetectedFaces:
+    from ..detection.faces import detect_faces
+
+    boxes, scores = detect_faces(image, min_score=score_threshold)
+    return DetectedFaces(boxes, scores)
+
+
+def _retinaface(image: np.ndarray, score_threshold: float | None) -> DetectedFaces:
+    from .retinaface import detect_faces_retina
+
+    kw = {} if score_threshold is None else {"score_threshold": score_threshold}
+    f = detect_faces_retina(image, **kw)
+    return DetectedFaces(f.boxes, f.scores, f.landmarks)
+
+
+#: detector name → (RGB uint8 (H, W, 3), score threshold or None for the detector's default) → faces
+FACE_DETECTORS: dict[str, Callable[[np.ndarray, float | None], DetectedFaces]] = {"ssd": _ssd, "retinaface": _retinaface}
+
+
+@dataclass
+class Face:
+    box: list[float]  # xyxy pixels
+    score: float
+    age: float
+    gender: str  # "male" | "female"
+    gender_score: float  # confidence in ``gender``
+    attributes: list[tuple[str, float]] = field(default_factory=list)  # top attributes, most probable first
+    landmarks: list[list[float]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": [round(v, 1) for v in self.box], "score": round(self.score, 4), "age": round(self.age, 1),
+                "gender": self.gender, "gender_score": round(self.gender_score, 4),
+                "attributes": [{"name": n, "prob": round(p, 4)} for n, p in self.attributes],
+                **({"landmarks": self.landmarks} if self.landmarks is not None else {})}
+
+
+def to_input(crops: list[Image.Image], preprocess: Any) -> torch.Tensor:
+    """Face crops → (N, 3, ρ, ρ) normalised as the weights' :class:`~weights.Preprocess` says (RGB or BGR)."""
+    res = int(preprocess.resolution)
+    arr = np.stack([np.asarray(c.convert("RGB").resize((res, res), Image.BILINEAR), dtype=np.float32) for c in crops])
+    if preprocess.color_order == "BGR":
+        arr = arr[..., ::-1]
+    arr = (arr - np.asarray(preprocess.mean, np.float32)) / np.asarray(preprocess.std, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+
+
+class FacePipeline:
+    """``pipeline(image) -> list[Face]`` for an RGB PIL image or uint8 array; no faces → an empty list."""
+
+    def __init__(self, *, detector: str = "ssd", age_gender: str | Path = AGE_GENDER_WEIGHTS,
+                 attributes: str | Path | None = None, margin: float = 0.1, top_k: int = 5,
+                 score_threshold: float | None = None) -> None:
+        from weights import build_pretrained
+
+        if detector not in FACE_DETECTORS:
+            raise ValueError(f"unknown face detector {detector!r}; known: {', '.join(FACE_DETECTORS)}")
+        self.detect = FACE_DETECTORS[detector]
+        self.age_gender, w = build_pretrained(age_gender)
+        self.age_gender_pre = w.preprocess
+        self.attributes = self.attr_names = self.attr_pre = None
+        if attributes is not None:
+            self.attributes, wa = build_pretrained(attributes)
+            if wa.task != "face_attributes" or not wa.labels or wa.model_kwargs.get("head", "attributes") != "attributes":
+                raise ValueError(f"{attributes}: not face-attribute weights (task {wa.task!r})")
+            self.attr_names, self.attr_pre = wa.labels, wa.preprocess
+        self.margin, self.top_k, self.score_threshold = margin, top_k, score_threshold
+
+    @torch.inference_mode()
+    def __call__(self, image: Image.Image | np.ndarray) -> list[Face]:
+        arr = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {arr.dtype} {arr.shape}")
+        faces = self.detect(arr, self.score_threshold)
+        if len(faces.boxes) == 0:
+            return []
+        pil = Image.fromarray(arr)
+        crops = [crop_box(pil, (x1, y1, x2 - x1, y2 - y1), self.margin) for x1, y1, x2, y2 in faces.boxes.tolist()]
+        ages, p_male = decode_age_gender(self.age_gender(to_input(crops, self.age_gender_pre)))
+        attr_probs = None
+        if self.attributes is not None:
+            attr_probs = torch.sigmoid(self.attributes(to_input(crops, self.attr_pre)))
+        out = []
+        for i, box in enumerate(faces.boxes.tolist()):
+            male = float(p_male[i])
+            attrs: list[tuple[str, float]] = []
+            if attr_probs is not None:
+                top = attr_probs[i].argsort(descending=True)[: self.top_k].tolist()
+                attrs = [(self.attr_names[j], float(attr_probs[i, j])) for j in top]
+            lm = faces.landmarks[i].tolist() if faces.landmarks is not None else None
+            out.append(Face(box, float(faces.scores[i]), float(ages[i]), "male" if male > 0.5 else "female",
+                            max(male, 1 - male), attrs, lm))
+        return out
