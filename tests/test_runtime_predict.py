@@ -77,3 +77,22 @@ def test_exported_metadata_drives_eval(exported, shared):
     result = get_task("classification").evaluate(rt, shared("data", "imagenet"), limit=16, progress=False,
                                                  batch_size=8, preprocess=build_predictor(None, str(exported)).preprocess)
     assert result["n"] == 16 and result["top1"] >= 50.0  # the real weights, not a random model
+
+
+def test_fast_preprocess_matches_the_weights_recipe(shared):
+    from tasks.data.images import load_rgb
+    from tasks.runtime.preprocess import OnnxPreprocess, fast_preprocess
+    from weights import Preprocess, get_entry
+
+    spec = get_entry(WEIGHTS).preprocess
+    fast = fast_preprocess(spec)
+    assert isinstance(fast, OnnxPreprocess) and fast.crop_fraction == spec.crop_fraction
+    for name in ("grace_hopper.jpg", "chelsea.png", "t1.jpg"):
+        img = load_rgb(shared("data", "samples", name))
+        np.testing.assert_allclose(fast(img), np.asarray(spec(img)), atol=1e-4)
+    bgr = Preprocess(96, mean=(10.0, 20.0, 30.0), std=(2.0, 3.0, 4.0), color_order="BGR", crop_fraction=0.5,
+                     interpolation="tf_legacy_bilinear")
+    img = load_rgb(shared("data", "samples", "coffee.png"))
+    np.testing.assert_allclose(fast_preprocess(bgr)(img), np.asarray(bgr(img)), rtol=1e-4, atol=1e-3)
+    pil = Preprocess(96)  # PIL's antialiased bilinear: no ONNX equivalent, the recipe itself is used
+    assert fast_preprocess(pil) is pil
