@@ -41,11 +41,14 @@ def _one_hot(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _sigmoid_ce(logits: torch.Tensor, labels: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, _one_hot(logits, labels), reduction="none").sum(-1)
+    # independent per-class sigmoids: background is "no class on", the background column is unused
+    # (the official sigmoid-trained SSD's column 0 is ~0 on every anchor, as this loss leaves it)
+    target = _one_hot(logits, labels)[..., 1:]
+    return F.binary_cross_entropy_with_logits(logits[..., 1:], target, reduction="none").sum(-1)
 
 
 def _focal(logits: torch.Tensor, labels: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
-    # the background column is not a class for focal loss: all-zero targets mean background
+    # as for sigmoid CE, the background column is not a class: all-zero targets mean background
     target = _one_hot(logits, labels)[..., 1:]
     return sigmoid_focal_loss(logits[..., 1:], target, cfg.focal_alpha, cfg.focal_gamma, reduction="none").sum(-1)
 

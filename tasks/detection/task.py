@@ -7,11 +7,10 @@ training targets per image are ``boxes`` (G, 4) float, xyxy, in pixels of that t
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
-
-import json
 
 import torch
 from torch import nn
