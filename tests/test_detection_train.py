@@ -31,14 +31,14 @@ def test_engine_trains_a_custom_dataset_and_exports(tmp_path):
     ])
     summary = train(get_task("detection"), cfg)
     assert summary["global_step"] == 2 and summary["last"]["train_loss"] > 0
-    from tasks.engine.checkpoint import read_exported
+    from weights import load_weights
 
-    state, meta = read_exported(tmp_path / "run" / "last.safetensors")
-    model = get_task("detection").build_model(**meta["model_kwargs"])
-    model.load_state_dict(state)
+    w = load_weights(tmp_path / "run" / "last.safetensors")  # the suite's weights format, as `mnet eval` reads it
+    model = get_task("detection").build_model(**w.model_kwargs)
+    model.load_state_dict(w.state_dict)
     assert model.config.num_classes == 2 and model.config.category_ids == (5, 6)
-    assert model.config.loss.classification == "focal" and meta["preprocess"]["resolution"] == 96
-    assert meta["labels"] == ["a", "b"]
+    assert model.config.loss.classification == "focal" and w.preprocess.resolution == 96
+    assert w.labels == ["a", "b"]
 
 
 @pytest.mark.slow
