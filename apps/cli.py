@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 #: sub-command modules under ``apps.commands``, in the order ``mnet --help`` lists them
-COMMANDS: tuple[str, ...] = ("compare", "demo", "train", "faces")
+COMMANDS: tuple[str, ...] = ("compare", "weights", "eval", "train", "predict", "export", "faces", "demo")
 
 
 class UserError(Exception):
@@ -28,7 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # positionals after options (``train dogs --config F a=b``) come back as extras; a command that
+    # takes them names its list with ``set_defaults(extra_dest=...)``
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        dest = getattr(args, "extra_dest", None)
+        if dest is None or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, dest, [*getattr(args, dest), *extra])
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, KeyError) as e:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,6 +26,12 @@ class Task(ABC):
     name: str = ""
     #: one line for listings
     description: str = ""
+    #: the key of ``evaluate``'s result that ``mnet compare`` reports (e.g. "top1", "AP", "mean_ap")
+    primary_metric: str = ""
+    #: registry tasks whose weights ``load_pretrained`` accepts (dogs also reads ImageNet classifiers)
+    weights_tasks: tuple[str, ...] = ()
+    #: the model maps an image batch to plain tensors (no decode/NMS inside), so ONNX Runtime can run it
+    exportable: bool = False
 
     @abstractmethod
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
@@ -53,10 +60,53 @@ class Task(ABC):
         of metric name → value (JSON-serialisable), including ``n``, the number of samples."""
         raise NotImplementedError(f"task {self.name!r} has no evaluation yet")
 
+    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
+        """(model in eval mode, :class:`weights.LoadedWeights`) for a weights entry or suite file of this
+        task; tasks that can adapt other tasks' weights (dogs from ImageNet) override this."""
+        from weights import build_pretrained
+
+        model, w = build_pretrained(weights, source=source)
+        if w.task != self.name:
+            raise ValueError(f"weights {weights} are for task {w.task!r}, not {self.name!r}")
+        return model, w
+
     def train_parts(self, cfg: Mapping[str, Any]) -> "TrainParts":
         """Model, training data, loss and validation metrics for the engine (``mnet train``), built
         from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""
         raise NotImplementedError(f"task {self.name!r} cannot be trained yet")
+
+    # -- raw images in, results out: ``mnet predict``, the demo, any runtime (tasks/runtime) -------
+    def preprocess(self, image: Any, spec: Callable[[Any], Any]) -> np.ndarray:
+        """One decoded RGB PIL image → the model's float32 (3, H, W) input, as numpy.
+
+        ``spec`` is the preprocessing recorded with the weights (``weights.Preprocess``: crop,
+        resize, normalise; callable on an image). Override for tasks whose geometry differs (e.g.
+        letterboxing); keep it numpy/PIL so the ONNX Runtime path needs no torch.
+        """
+        return np.asarray(spec(image), dtype=np.float32)
+
+    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
+                    image_sizes: Sequence[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+        """Batch outputs (numpy arrays in the model's output structure) → one JSON-ready dict per image.
+
+        ``image_sizes`` are the original (width, height), for tasks that map boxes back. The default
+        is classification's: softmax over (N, C) logits → ``{"top_k": [{"index", "label", "prob"}, ...]}``.
+        """
+        logits = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs, dtype=np.float64)
+        if logits.ndim != 2:
+            raise ValueError(f"task {self.name!r}: expected (N, C) logits to postprocess, got shape {logits.shape}")
+        if labels is not None and len(labels) != logits.shape[1]:
+            raise ValueError(f"{len(labels)} labels for {logits.shape[1]} classes")
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = z / z.sum(axis=1, keepdims=True)
+        k = min(top_k, probs.shape[1])
+        results = []
+        for row in probs:
+            top = np.argpartition(-row, k - 1)[:k]
+            top = top[np.argsort(-row[top])]
+            results.append({"top_k": [{"index": int(i), "label": labels[i] if labels else str(int(i)),
+                                       "prob": float(row[i])} for i in top]})
+        return results
 
 
 _T = TypeVar("_T", bound=type[Task])

@@ -6,7 +6,7 @@ import io
 import itertools
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from tqdm import tqdm
@@ -28,6 +28,7 @@ class CompareRow:
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     threads: int
+    runtime: str = "torch"
     metric_name: str | None = None
     metric: float | None = None
 
@@ -42,8 +43,17 @@ def compare(
     threads: int | None = None,
     measure: bool = True,
     progress: bool = True,
+    runtime: str = "auto",
+    data: Mapping[str, str] | None = None,
+    weights_source: str | None = None,
+    eval_limit: int | None = None,
 ) -> list[CompareRow]:
-    """One row per (task, α, ρ); latency at batch 1 on the CPU (skipped when ``measure`` is False)."""
+    """One row per (task, α, ρ); latency at batch 1 on the CPU (skipped when ``measure`` is False).
+
+    ``runtime`` ("torch", "onnxruntime", or "auto" = the fastest that works) runs the model for the
+    latency; the task's own postprocessing (``inference_fn``) is timed with it."""
+    from .runtime import make_runtime
+
     names = list(tasks) if tasks else list(TASKS)
     task_objs = [get_task(n) for n in names]
     for a in alphas:
@@ -57,12 +67,48 @@ def compare(
         model = task.build_model(alpha=alpha, resolution=res).eval()
         cost = task.cost(model, res)
         p50 = p95 = None
+        used = runtime
         if measure:
-            lat = measure_latency(task.inference_fn(model), torch.randn(1, 3, res, res),
+            try:
+                rt = make_runtime(model, runtime if task.exportable else "torch", resolution=res, threads=threads)
+            except ValueError as e:
+                raise ValueError(f"task {task.name!r} at {alpha:g}-{res}: {e}") from e
+            used = rt.name
+            lat = measure_latency(task.inference_fn(rt), torch.randn(1, 3, res, res),
                                   warmup=warmup, runs=runs, threads=threads)
             p50, p95 = round(lat.p50_ms, 3), round(lat.p95_ms, 3)
-        rows.append(CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads))
+        row = CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads, used)
+        if data and task.name in data:
+            row.metric_name, row.metric = measure_metric(task, alpha, res, data[task.name],
+                                                         source=weights_source, limit=eval_limit)
+        rows.append(row)
     return rows
+
+
+def pretrained_entry(task: Any, alpha: float, resolution: int, source: str | None = None):
+    """A registry entry with exactly this α × ρ that the task can load and that is usable without a
+    download (cached, or its original file under ``source``), or None."""
+    from weights import list_entries
+    from weights.loader import is_available
+
+    for wtask in task.weights_tasks:
+        for entry in list_entries(wtask):
+            if entry.alpha == alpha and entry.resolution == resolution and is_available(entry, source):
+                return entry
+    return None
+
+
+def measure_metric(task: Any, alpha: float, resolution: int, data: str, *, source: str | None = None,
+                   limit: int | None = None) -> tuple[str | None, float | None]:
+    """The task's primary metric for the pretrained weights at this α × ρ on ``data`` ((None, None)
+    when the registry has no such weights at hand)."""
+    entry = pretrained_entry(task, alpha, resolution, source)
+    if entry is None or not task.primary_metric:
+        return None, None
+    model, w = task.load_pretrained(entry.name, source=source)
+    extra = {"limit": limit} if limit else {}
+    result = task.evaluate(model, data, progress=False, preprocess=w.preprocess, weights_meta=w.meta, **extra)
+    return f"{task.primary_metric} ({entry.name.rsplit('.', 1)[1]})", float(result[task.primary_metric])
 
 
 def _fmt(v: float | None, spec: str) -> str:
@@ -70,10 +116,11 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def format_table(rows: Iterable[CompareRow]) -> str:
-    header = ["task", "alpha", "res", "params (M)", "Mult-Adds (M)", "p50 (ms)", "p95 (ms)", "threads", "metric"]
+    header = ["task", "alpha", "res", "params (M)", "Mult-Adds (M)", "p50 (ms)", "p95 (ms)", "threads", "runtime",
+              "metric"]
     body = [
         [r.task, f"{r.alpha:g}", str(r.resolution), f"{r.params / 1e6:.2f}", f"{r.mult_adds / 1e6:.0f}",
-         _fmt(r.latency_ms_p50, ".2f"), _fmt(r.latency_ms_p95, ".2f"), str(r.threads),
+         _fmt(r.latency_ms_p50, ".2f"), _fmt(r.latency_ms_p95, ".2f"), str(r.threads), r.runtime,
          "-" if r.metric is None else f"{r.metric_name} {r.metric:.2f}"]
         for r in rows
     ]

@@ -22,7 +22,8 @@ def run(capsys, *argv):
 
 
 def test_compare_json_has_sixteen_classification_rows(capsys):
-    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--format", "json", "--runs", "1", "--warmup", "0")
+    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--format", "json", "--runs", "1", "--warmup", "0",
+                       "--runtime", "torch")  # 16 ONNX exports would dominate the test's time; see test_runtime_session
     assert code == 0
     rows = json.loads(out)
     assert len(rows) == 16
@@ -62,3 +63,20 @@ def test_compare_bad_input_is_one_line(capsys, argv, needle):
     code, out, err = run(capsys, "compare", "--no-latency", *argv)
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_compare_measures_the_metric_with_weights_and_data(capsys, shared):
+    """With --data and the weights at hand, the row carries the task's metric from a real evaluation."""
+    weights, data = shared("weights"), shared("data", "imagenet")
+    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "0.25", "0.5", "--resolutions", "128",
+                       "--no-latency", "--format", "json", "--data", f"classification={data}",
+                       "--weights-from", str(weights), "--eval-limit", "40", "--quiet")
+    assert code == 0
+    rows = {r["alpha"]: r for r in json.loads(out)}
+    assert rows[0.25]["metric_name"] == "top1 (tflite_in1k_quant)" and 20 < rows[0.25]["metric"] <= 100
+    assert rows[0.5]["metric"] is None  # no 0.5-128 weights at hand
+
+
+def test_compare_bad_data_argument(capsys):
+    code, _, err = run(capsys, "compare", "--no-latency", "--data", "classification")
+    assert code == 2 and "TASK=DIR" in err

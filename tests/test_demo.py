@@ -77,7 +77,7 @@ def test_predict_endpoint(client, demo):
     image, result = predict(client, shared_path("data", "samples", "grace_hopper.jpg"), demo["tasks"])
     assert Path(image).is_file() and max(Image.open(image).size) <= 640
     preds = {p["task"]: p for p in result["predictions"]}
-    assert set(preds) == set(demo["tasks"])  # every task asked for answers
+    assert set(preds) == set(demo["tasks"])
     if "classification" in preds:
         top = [lab["name"] for lab in preds["classification"]["labels"]]
         assert len(top) == 5 and {"military uniform", "bow tie", "suit"} & set(top[:3])

@@ -184,11 +184,22 @@ def test_model_modes_and_errors():
     assert len(dets) == 2 and set(dets[0]) == {"boxes", "scores", "labels"}
     assert (dets[0]["boxes"][:, 2] <= 640).all() and (dets[0]["labels"] >= 1).all() and (dets[0]["labels"] <= 5).all()
     model.train()
+    out = model(torch.rand(2, 3, 160, 160))  # no targets: raw outputs for the engine's loss_fn
+    assert out.codes.shape == (2, len(out.anchors), 4) and out.logits.shape[-1] == 6 and out.image_size == (160, 160)
     with pytest.raises(ValueError, match="targets"):
-        model(torch.rand(1, 3, 160, 160))
+        model.criterion(out, [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}])
     model.eval()
     with pytest.raises(ValueError, match="rank 4"):
         model(torch.rand(3, 160, 160))
+
+
+def test_freeze_bn_keeps_statistics():
+    model = ssd_mobilenet_v1(alpha=0.25, resolution=96, num_classes=2, freeze_bn=True).train()
+    bn = model.extras[0][0].bn
+    assert model.training and not bn.training
+    before = bn.running_mean.clone()
+    model(torch.randn(2, 3, 96, 96))
+    assert torch.equal(bn.running_mean, before)
 
 
 def test_cost_matches_table_13():

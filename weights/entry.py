@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
+
+from .preprocess import TF_INCEPTION, TFLITE_UINT8, Preprocess  # noqa: F401 (re-exported)
 
 SourceKind = Literal["url", "pypi", "file"]
 
@@ -25,47 +27,6 @@ def resolve_ref(ref: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How the original model expects its input (recorded with the weights; used by eval and the app).
-
-    Pixels (0..255) become ``(x − mean) / std`` per channel, in ``color_order``. Geometry:
-    ``crop_fraction`` < 1 first keeps that central fraction of the image (TF's
-    ``tf.image.central_crop``, used by TF-slim's eval with 0.875), then the image is resized to
-    ``resolution`` × ``resolution`` with ``interpolation`` (aspect ratio not kept, as TF does).
-    """
-
-    resolution: int
-    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
-    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
-    color_order: Literal["RGB", "BGR"] = "RGB"
-    crop_fraction: float = 1.0
-    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.crop_fraction <= 1.0:
-            raise ValueError(f"crop_fraction must be in (0, 1], got {self.crop_fraction}")
-        if self.color_order not in ("RGB", "BGR"):
-            raise ValueError(f"color_order must be 'RGB' or 'BGR', got {self.color_order!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
-        d = dict(d)
-        for k in ("mean", "std"):
-            if k in d:
-                d[k] = tuple(float(v) for v in d[k])
-        return cls(**d)
-
-
-#: TF-slim's inputs: RGB scaled to [-1, 1]
-TF_INCEPTION = dict(mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5))
-#: TFLite uint8 MobileNet input quantization: scale 1/128, zero point 128
-TFLITE_UINT8 = dict(mean=(128.0, 128.0, 128.0), std=(128.0, 128.0, 128.0))
 
 
 @dataclass(frozen=True)

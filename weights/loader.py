@@ -51,6 +51,18 @@ def cached_path(entry: WeightsEntry | str) -> Path:
     return cache_dir() / f"{name}.safetensors"
 
 
+def is_available(entry: WeightsEntry, source: str | Path | None = None) -> bool:
+    """True when the entry is converted in the cache, or one of its original files lies in ``source``
+    (a file or a folder searched recursively): usable without a download."""
+    if cached_path(entry).exists():
+        return True
+    if not source:
+        return False
+    p = Path(source)
+    names = {p.name} if p.is_file() else {f.name for f in p.rglob("*") if f.is_file()}
+    return bool(names & set(entry.filenames))
+
+
 def entry_meta(entry: WeightsEntry) -> dict[str, Any]:
     return {
         "entry": entry.name, "task": entry.task, "arch": entry.arch, "model_kwargs": entry.model_kwargs,
@@ -103,10 +115,12 @@ def load_weights(name_or_path: str | Path, *, source: str | Path | None = None, 
                               f"`mnet weights convert {p}`")
         sd, meta = load_weights_file(p)
         return LoadedWeights(sd, meta, p)
-    path = fetch_and_convert(str(name_or_path), source=source, verify=verify, progress=progress)
+    entry = get_entry(str(name_or_path))
+    path = fetch_and_convert(entry.name, source=source, verify=verify, progress=progress)
     sd, meta = load_weights_file(path)
-    if meta.get("entry") != str(name_or_path):
-        raise FormatError(f"{path}: cached file holds {meta.get('entry')!r}, not {name_or_path!r}; delete it")
+    if meta.get("entry") != entry.name:
+        raise FormatError(f"{path}: cached file holds {meta.get('entry')!r}, not {entry.name!r}; delete it")
+    meta["preprocess"] = entry.preprocess.to_dict()  # the registry is the source of truth for the recipe
     return LoadedWeights(sd, meta, path)
 
 

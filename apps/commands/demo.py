@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", help="backbone size selected at start, e.g. 1.0-224")
     p.add_argument("--samples", help="folder of example photos for the upload tab")
     p.add_argument("--threads", type=int, help="CPU threads for inference")
+    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
+                   help="inference runtime (default: auto, the fastest available)")
     p.add_argument("--stream-every", type=float, default=0.04, help="seconds between camera frames (default %(default)s)")
     p.set_defaults(func=run)
 
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = chooser.sizes()
     size = args.size or ("1.0-224" if "1.0-224" in sizes else sizes[0])
     samples = args.samples or next((str(p) for p in (Path("../shared/data/samples"),) if p.is_dir()), None)
-    app = build_app(DemoPipeline(chooser, source=args.weights_from, threads=args.threads), tasks=tasks,
+    app = build_app(DemoPipeline(chooser, source=args.weights_from, threads=args.threads, runtime=args.runtime), tasks=tasks,
                     sizes=sizes, default_tasks=chosen, default_size=size, samples=samples,
                     stream_every=args.stream_every)
     ssl = {}

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01 train.epochs=3")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                    help="continue from CKPT, or from <output.dir>/last.pt when no path is given")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, extra_dest="overrides")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as e:
         print(f"mnet train: error: {e}", file=sys.stderr)
         return 1
-    if summary.get("rank", 0) == 0:
+    if summary["rank"] == 0:
         print(json.dumps(summary, indent=2))
     return 0

@@ -23,6 +23,7 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour
     thick = max(1, int(round(scale * 2)))
     (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
     x, y = org
+    x = max(0, min(x, img.shape[1] - tw - 4))  # keep labels inside the frame
     cv2.rectangle(img, (x, y), (x + tw + 4, y + th + base + 4), bg, -1)
     cv2.putText(img, text, (x + 2, y + th + 2), FONT, scale, colour, thick, cv2.LINE_AA)
     return th + base + 4

@@ -15,9 +15,9 @@ class FaceAttributesRunner(Runner):
 
     task = "face_attributes"
 
-    def __init__(self, weights: str, source: str | None = None, *, attributes: str | None = None,
-                 detector: str = "ssd", top_k: int = 5) -> None:
-        super().__init__(weights, source)
+    def __init__(self, weights: str, source: str | None = None, runtime: str = "auto", *,
+                 attributes: str | None = None, detector: str = "ssd", top_k: int = 5) -> None:
+        super().__init__(weights, source, runtime)  # (the face models run in PyTorch whatever the runtime)
         from tasks.face_attributes.pipeline import FacePipeline
 
         if source is not None:

@@ -1,21 +1,14 @@
 """Which weights the demo offers: the registry's entries per task, by backbone size ``"α-ρ"``."""
 from __future__ import annotations
 
-from pathlib import Path
-
 #: tasks whose runner reads another task's weights (the dogs head is the ImageNet classifier's dog rows)
 WEIGHTS_TASK = {"dogs": "classification"}
+#: detection entries that find faces, not COCO objects
+FACE_DETECTOR_SUFFIX = "_faces"
 
 
 def size_label(entry) -> str:
     return f"{entry.alpha}-{entry.resolution}"
-
-
-def _local_names(source: str | None) -> set[str]:
-    if not source:
-        return set()
-    p = Path(source)
-    return {p.name} if p.is_file() else {f.name for f in p.rglob("*") if f.is_file()}
 
 
 class WeightsChooser:
@@ -24,12 +17,13 @@ class WeightsChooser:
 
     def __init__(self, source: str | None = None) -> None:
         from weights import list_entries
-        from weights.loader import cached_path
+        from weights.loader import is_available
 
-        names = _local_names(source)
         self.available: dict[str, list] = {}
         for entry in list_entries():
-            if cached_path(entry).exists() or names & set(entry.filenames):
+            if entry.name.endswith(FACE_DETECTOR_SUFFIX):  # face detectors serve the face pipeline only
+                continue
+            if is_available(entry, source):
                 self.available.setdefault(entry.task, []).append(entry)
 
     def entries(self, task: str) -> list:

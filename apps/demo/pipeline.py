@@ -54,9 +54,11 @@ class DemoPipeline:
     entry; ``source`` is passed to the weights loader (a local file or folder, instead of a download).
     """
 
-    def __init__(self, choose_weights, *, source: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, choose_weights, *, source: str | None = None, threads: int | None = None,
+                 runtime: str = "auto") -> None:
         self.choose_weights = choose_weights
         self.source = source
+        self.runtime = runtime
         self._runners: dict[tuple[str, str], Runner] = {}
         self._lock = threading.Lock()
         if threads:
@@ -68,7 +70,7 @@ class DemoPipeline:
             if key not in self._runners:
                 if task not in RUNNERS:
                     raise ValueError(f"the demo has no runner for task {task!r}; available: {', '.join(RUNNERS)}")
-                runner = RUNNERS[task](weights, source=self.source)
+                runner = RUNNERS[task](weights, source=self.source, runtime=self.runtime)
                 runner(np.zeros((480, 640, 3), np.uint8))  # warm-up: the first pass builds kernels
                 self._runners[key] = runner
             return self._runners[key]

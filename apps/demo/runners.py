@@ -13,8 +13,9 @@ from typing import Callable, Hashable
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
-from tasks.results import Label, Prediction
+from tasks.results import Detection, Label, Prediction
 
 
 def prepare_image(frame: np.ndarray, preprocess) -> torch.Tensor:
@@ -39,14 +40,40 @@ def topk_labels(logits: torch.Tensor, names: list[str], k: int = 5) -> list[Labe
     return [Label(names[i], float(s), int(i)) for s, i in zip(scores.tolist(), idx.tolist())]
 
 
+class PreLogits(nn.Module):
+    """Backbone + global pool: the part of a classifier that its heads share (exported whole)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+
+class RawSSD(nn.Module):
+    """SSD up to its raw box codes and class logits; decoding and NMS stay in PyTorch."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        codes, logits, _ = self.model.forward_raw(x)
+        return codes, logits
+
+
 class Runner(ABC):
-    """One task with one set of weights, loaded once and reused for every frame."""
+    """One task with one set of weights, loaded once and reused for every frame.
+
+    ``runtime`` ("auto", "torch", "onnxruntime") runs the network part (see ``tasks.runtime``)."""
 
     task: str = ""
 
-    def __init__(self, weights: str, source: str | None = None) -> None:
+    def __init__(self, weights: str, source: str | None = None, runtime: str = "auto") -> None:
         self.weights = weights
         self.source = source
+        self.runtime = runtime
 
     @property
     def backbone_key(self) -> Hashable:
@@ -74,13 +101,15 @@ class ClassificationRunner(Runner):
 
     task = "classification"
 
-    def __init__(self, weights: str, source: str | None = None) -> None:
-        super().__init__(weights, source)
+    def __init__(self, weights: str, source: str | None = None, runtime: str = "auto") -> None:
+        super().__init__(weights, source, runtime)
+        from tasks.runtime import make_runtime
         from weights import build_pretrained
 
         self.model, loaded = build_pretrained(weights, source=source)
         self.preprocess = loaded.preprocess
         self.labels = loaded.labels or [str(i) for i in range(self.model.num_classes)]
+        self.backbone = make_runtime(PreLogits(self.model), runtime, resolution=self.preprocess.resolution)
 
     @property
     def backbone_key(self) -> Hashable:
@@ -90,16 +119,75 @@ class ClassificationRunner(Runner):
         return prepare_image(frame, self.preprocess)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        return self.backbone(x)
 
     def head(self, feats: torch.Tensor, frame_shape: tuple[int, int], threshold: float) -> Prediction:
         logits = self.model.head.fc(feats)[0]
         return Prediction(self.task, self.weights, labels=topk_labels(logits, self.labels))
 
 
+class DogsRunner(ClassificationRunner):
+    """Stanford Dogs top-5 from the ImageNet classifier's 120 dog rows (zero-shot head), reading the
+    same backbone pass as classification."""
+
+    task = "dogs"
+
+    def __init__(self, weights: str, source: str | None = None, runtime: str = "auto") -> None:
+        super().__init__(weights, source, runtime)
+        from tasks.dogs.data import breeds
+
+        self.rows = torch.tensor([b.imagenet_index for b in breeds()])
+        self.breed_names = [b.name for b in breeds()]
+
+    def head(self, feats: torch.Tensor, frame_shape: tuple[int, int], threshold: float) -> Prediction:
+        logits = self.model.head.fc(feats)[0, self.rows]
+        return Prediction(self.task, f"{self.weights} (zero-shot dog rows)", labels=topk_labels(logits, self.breed_names))
+
+
+class DetectionRunner(Runner):
+    """SSD boxes in the frame's pixels; the score threshold is the demo's slider."""
+
+    task = "detection"
+
+    def __init__(self, weights: str, source: str | None = None, runtime: str = "auto") -> None:
+        super().__init__(weights, source, runtime)
+        from dataclasses import replace
+
+        from tasks.detection.postprocess import postprocess
+        from tasks.detection.predict import eval_transform
+        from tasks.runtime import make_runtime
+        from weights import build_pretrained
+
+        self.model, loaded = build_pretrained(weights, source=source)
+        self.transform = eval_transform(self.model)
+        res = self.model.config.resolution
+        with torch.inference_mode():  # anchors depend only on the (fixed) input size
+            self.anchors = self.model.forward_raw(torch.zeros(1, 3, res, res))[2]
+        self.raw = make_runtime(RawSSD(self.model), runtime, resolution=res)
+        self.names = loaded.labels or [str(i + 1) for i in range(self.model.config.num_classes)]
+        self._postprocess, self._replace = postprocess, replace
+        self._no_boxes = (np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+
+    def prepare(self, frame: np.ndarray) -> torch.Tensor:
+        return self.transform(frame, *self._no_boxes)[0][None]
+
+    def features(self, x: torch.Tensor):
+        return self.raw(x)
+
+    def head(self, feats, frame_shape: tuple[int, int], threshold: float) -> Prediction:
+        (codes, logits), anchors = feats, self.anchors
+        cfg = self._replace(self.model.config.postprocess, score_threshold=threshold)
+        det = self._postprocess(codes, logits, anchors, self.model.coder, cfg, [tuple(frame_shape)])[0]
+        dets = [Detection(tuple(float(v) for v in box), Label(self.names[int(lab) - 1], float(score), int(lab)))
+                for box, score, lab in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist())]
+        return Prediction(self.task, self.weights, detections=dets)
+
+
 #: task name → runner class; tasks register theirs here as they land
 RUNNERS: dict[str, Callable[..., Runner]] = {
     "classification": ClassificationRunner,
+    "dogs": DogsRunner,
+    "detection": DetectionRunner,
 }
 
 from .face_runner import FaceAttributesRunner  # noqa: E402  (registers below; imports Runner from here)

@@ -1,9 +1,7 @@
-"""Classification transforms at resolution ρ: training augmentation and evaluation preprocessing.
-
-Training: random resized crop, horizontal flip, colour jitter (torchvision v2; randomness from the
-torch RNG, which the engine seeds per sample). Evaluation: TF-slim's protocol, a central crop of
-``crop_fraction`` of each side, then a resize to ρ × ρ. Pixels are normalised as ``(x − mean) / std``
-on the 0..255 scale; the defaults give TF-slim's [-1, 1] inputs.
+"""Classification training augmentation at resolution ρ: random resized crop, horizontal flip, colour
+jitter (torchvision v2; randomness from the torch RNG, which the engine seeds per sample). Pixels are
+normalised as ``(x − mean) / std`` on the 0..255 scale; the defaults give TF-slim's [-1, 1] inputs.
+Evaluation uses the weights' own input recipe, :class:`weights.Preprocess`.
 """
 from __future__ import annotations
 
@@ -31,24 +29,3 @@ def train_transform(resolution: int, *, scale: Sequence[float] = (0.08, 1.0), ra
     if color_jitter:
         ops.append(T.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
     return T.Compose(ops + _to_tensor(mean, std))
-
-
-class CentralCropResize:
-    """TF's ``central_crop(fraction)`` then a resize to ``resolution`` × ``resolution`` (aspect not kept)."""
-
-    def __init__(self, resolution: int, crop_fraction: float = 0.875) -> None:
-        if not 0.0 < crop_fraction <= 1.0:
-            raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
-        self.resolution, self.crop_fraction = resolution, crop_fraction
-
-    def __call__(self, img: Image.Image) -> Image.Image:
-        w, h = img.size
-        cw, ch = max(1, round(w * self.crop_fraction)), max(1, round(h * self.crop_fraction))
-        left, top = (w - cw) // 2, (h - ch) // 2
-        img = img.crop((left, top, left + cw, top + ch))
-        return img.resize((self.resolution, self.resolution), Image.BILINEAR)
-
-
-def eval_transform(resolution: int, *, crop_fraction: float = 0.875, mean: Sequence[float] = TF_MEAN,
-                   std: Sequence[float] = TF_STD) -> Callable[[Image.Image], torch.Tensor]:
-    return T.Compose([CentralCropResize(resolution, crop_fraction), *_to_tensor(mean, std)])

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from .anchors import AnchorConfig, generate_anchors
 

@@ -160,3 +160,9 @@ def collate(batch: Sequence[tuple[Any, dict]]) -> tuple[torch.Tensor, list[dict]
     """Stack equally sized image tensors; keep targets as a list (their box counts differ)."""
     images, targets = zip(*batch)
     return torch.stack(list(images)), list(targets)
+
+
+def collate_targets(batch: Sequence[tuple[Any, dict]]) -> tuple[torch.Tensor, list[dict]]:
+    """For training: images stacked, targets reduced to their tensors (``boxes``, ``labels``)."""
+    images, targets = collate(batch)
+    return images, [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets]

@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
+from .box_coder import BoxCoder
+from .matcher import assign
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -38,11 +41,14 @@ def _one_hot(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _sigmoid_ce(logits: torch.Tensor, labels: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, _one_hot(logits, labels), reduction="none").sum(-1)
+    # independent per-class sigmoids: background is "no class on", the background column is unused
+    # (the official sigmoid-trained SSD's column 0 is ~0 on every anchor, as this loss leaves it)
+    target = _one_hot(logits, labels)[..., 1:]
+    return F.binary_cross_entropy_with_logits(logits[..., 1:], target, reduction="none").sum(-1)
 
 
 def _focal(logits: torch.Tensor, labels: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
-    # the background column is not a class for focal loss: all-zero targets mean background
+    # as for sigmoid CE, the background column is not a class: all-zero targets mean background
     target = _one_hot(logits, labels)[..., 1:]
     return sigmoid_focal_loss(logits[..., 1:], target, cfg.focal_alpha, cfg.focal_gamma, reduction="none").sum(-1)
 
@@ -84,3 +90,30 @@ def ssd_loss(
     cls_loss = cls_loss[keep].sum() / num_pos
     total = cfg.box_weight * box_loss + cfg.cls_weight * cls_loss
     return {"loss": total, "loss_box": box_loss.detach(), "loss_cls": cls_loss.detach()}
+
+
+class SSDCriterion:
+    """Match targets to anchors, encode them and compute :func:`ssd_loss`.
+
+    ``criterion(outputs, targets)`` → the total loss (the engine's ``loss_fn``); ``losses`` → all terms.
+    ``targets``: per image ``boxes`` (G, 4) xyxy in pixels of the input tensor, ``labels`` (G,) ≥ 1.
+    """
+
+    def __init__(self, coder: BoxCoder, cfg: LossConfig, match_threshold: float = 0.5) -> None:
+        self.coder, self.cfg, self.match_threshold = coder, cfg, match_threshold
+
+    def losses(self, outputs, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        codes, logits, anchors, (h, w) = outputs
+        if len(targets) != len(codes):
+            raise ValueError(f"{len(targets)} targets for a batch of {len(codes)} images")
+        scale = anchors.new_tensor([w, h, w, h])
+        labels, target_codes = [], []
+        for t in targets:
+            boxes = t["boxes"].to(anchors).reshape(-1, 4) / scale
+            lab, matched, _ = assign(boxes, t["labels"].to(anchors.device), anchors, self.match_threshold)
+            labels.append(lab)
+            target_codes.append(self.coder.encode(matched, anchors))
+        return ssd_loss(codes.float(), logits, torch.stack(target_codes), torch.stack(labels), self.cfg)
+
+    def __call__(self, outputs, targets: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        return self.losses(outputs, targets)["loss"]

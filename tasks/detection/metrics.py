@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 import torch
 
 #: names of COCOeval's 12 summary numbers, in its order

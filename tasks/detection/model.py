@@ -7,7 +7,7 @@ box + class head on each of the six maps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -18,8 +18,7 @@ from backbone.layers import ConvBNAct
 from .anchors import AnchorConfig, generate_anchors
 from .box_coder import BoxCoder
 from .heads import SSDHead
-from .loss import LossConfig, ssd_loss
-from .matcher import assign
+from .loss import LossConfig, SSDCriterion
 from .postprocess import PostprocessConfig, postprocess
 
 #: (1×1 depth, 3×3 stride-2 depth) of the extra layers at depth multiplier 1 (ssd_mobilenet_v1_feature_extractor)
@@ -48,6 +47,9 @@ class SSDConfig:
     std: float = 0.5
     category_ids: tuple[int, ...] | None = None
     bn_eps: float = 1e-3
+    #: keep every BatchNorm in inference mode while training (weights imported with BN folded into
+    #: conv biases carry no batch statistics; small fine-tuning batches give poor ones)
+    freeze_bn: bool = False
 
     def __post_init__(self) -> None:
         n_maps = len(self.tap_strides) + len(self.extra_depths)
@@ -57,11 +59,21 @@ class SSDConfig:
             raise ValueError(f"category_ids has {len(self.category_ids)} entries for {self.num_classes} classes")
 
 
+class SSDOutput(NamedTuple):
+    """Raw outputs (train mode without targets): what :class:`~tasks.detection.loss.SSDCriterion` takes."""
+
+    codes: torch.Tensor  # (N, A, 4)
+    logits: torch.Tensor  # (N, A, C + 1)
+    anchors: torch.Tensor  # (A, 4) normalised cxcywh
+    image_size: tuple[int, int]  # (H, W) of the input tensor
+
+
 class SSD(nn.Module):
     """Images (N, 3, H, W), normalised per ``config.mean/std``.
 
     Train mode with ``targets`` (per image a dict of ``boxes`` (G, 4) xyxy in pixels of the input
-    tensor and ``labels`` (G,) in 1..num_classes) returns a dict of losses. Eval mode returns per image
+    tensor and ``labels`` (G,) in 1..num_classes) returns a dict of losses; without targets the raw
+    :class:`SSDOutput` (for the engine's ``loss_fn(model(x), targets)``). Eval mode returns per image
     ``boxes`` (xyxy pixels of the input, or of ``image_sizes`` when given), ``scores``, ``labels``.
     """
 
@@ -84,6 +96,7 @@ class SSD(nn.Module):
         self.feature_channels = channels
         self.head = SSDHead(channels, cfg.anchors.num_anchors_per_location(), cfg.num_classes, cfg.head_kernel_size)
         self.coder = BoxCoder(cfg.box_coder_scales)
+        self.criterion = SSDCriterion(self.coder, cfg.loss, cfg.match_threshold)
         self._anchor_cache: dict[tuple, torch.Tensor] = {}
 
     # -- pieces ------------------------------------------------------------------------------------
@@ -112,27 +125,20 @@ class SSD(nn.Module):
         return codes, logits, anchors
 
     # -- training / inference ----------------------------------------------------------------------
-    def compute_loss(self, codes, logits, anchors, targets, image_size) -> dict[str, torch.Tensor]:
-        h, w = image_size
-        scale = anchors.new_tensor([w, h, w, h])
-        labels, target_codes = [], []
-        for t in targets:
-            boxes = t["boxes"].to(anchors).reshape(-1, 4) / scale
-            lab, matched, _ = assign(boxes, t["labels"].to(anchors.device), anchors, self.config.match_threshold)
-            labels.append(lab)
-            target_codes.append(self.coder.encode(matched, anchors))
-        return ssd_loss(codes, logits, torch.stack(target_codes), torch.stack(labels), self.config.loss)
+    def train(self, mode: bool = True) -> "SSD":
+        super().train(mode)
+        if mode and self.config.freeze_bn:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
 
     def forward(self, x: torch.Tensor, targets: list[dict[str, torch.Tensor]] | None = None,
                 image_sizes: list[tuple[int, int]] | None = None):
-        if self.training:
-            if targets is None:
-                raise ValueError("SSD in train mode needs targets (per image: boxes xyxy pixels, labels)")
-            if len(targets) != len(x):
-                raise ValueError(f"{len(targets)} targets for a batch of {len(x)} images")
         codes, logits, anchors = self.forward_raw(x)
         if self.training:
-            return self.compute_loss(codes, logits, anchors, targets, tuple(x.shape[-2:]))
+            out = SSDOutput(codes, logits, anchors, (int(x.shape[-2]), int(x.shape[-1])))
+            return out if targets is None else self.criterion.losses(out, targets)
         sizes = image_sizes or [tuple(x.shape[-2:])] * x.shape[0]
         return postprocess(codes, logits, anchors, self.coder, self.config.postprocess, sizes)
 

@@ -2,7 +2,7 @@
 boxes in the original image's pixels). Used by evaluation, the CLI, the demo and ``detect_faces``."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -22,8 +22,13 @@ def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
     return arr
 
 
-def eval_transform(model: SSD) -> EvalTransform:
+def eval_transform(model: SSD, preprocess: Any = None) -> EvalTransform:
+    """Resize to the model's input and normalise with the weights' recipe (``weights.Preprocess``, pixel
+    units) when given, else the model config's ``mean``/``std`` (units of [0, 1])."""
     cfg = model.config
+    if preprocess is not None:
+        return EvalTransform(preprocess.resolution, tuple(m / 255 for m in preprocess.mean),
+                             tuple(s / 255 for s in preprocess.std))
     return EvalTransform(cfg.resolution, cfg.mean, cfg.std)
 
 

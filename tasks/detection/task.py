@@ -7,9 +7,10 @@ training targets per image are ``boxes`` (G, 4) float, xyxy, in pixels of that t
 """
 from __future__ import annotations
 
-from dataclasses import fields, replace
+import json
+from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -20,12 +21,13 @@ from backbone import Cost, count_cost
 
 from ..base import Task, register_task
 from .anchors import AnchorConfig
-from .data import CocoDetection, collate
+from .data import CocoDetection, collate, collate_targets
 from .loss import LossConfig
 from .metrics import coco_eval, to_coco_results, write_results
 from .model import SSD, SSDConfig
 from .postprocess import PostprocessConfig
 from .predict import eval_transform
+from .transforms import EvalTransform, TrainTransform
 
 #: nested config blocks that ``build_model`` accepts as plain dicts (as stored in weights metadata)
 _NESTED = {"anchors": AnchorConfig, "loss": LossConfig, "postprocess": PostprocessConfig}
@@ -46,6 +48,24 @@ def make_config(**kwargs: Any) -> SSDConfig:
     return SSDConfig(**kwargs)
 
 
+def config_dict(config: SSDConfig) -> dict[str, Any]:
+    """The config as plain JSON-able data (what weights metadata stores; ``make_config`` reads it back)."""
+    return json.loads(json.dumps(asdict(config)))
+
+
+def load_backbone(model: SSD, weights: str, source: str | None = None) -> None:
+    """Load ImageNet backbone weights (a classification registry entry or .safetensors) into ``model.backbone``."""
+    from weights import load_weights
+
+    w = load_weights(weights, source=source)
+    sd = {k: v for k, v in w.state_dict.items() if not k.startswith("head.")}
+    missing, unexpected = model.backbone.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked") and not k.startswith("head.")]
+    if missing or unexpected:
+        raise ValueError(f"{weights}: not MobileNetV1 backbone weights for α={model.config.alpha} "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
 def with_postprocess(model: SSD, **overrides: Any) -> SSD:
     """Change the model's post-processing in place (e.g. ``nms="fast", max_detections=10``)."""
     model.config = replace(model.config, postprocess=replace(model.config.postprocess, **overrides))
@@ -57,6 +77,8 @@ class DetectionTask(Task):
     """SSD300 on MobileNetV1 (Table 13: 19.3 COCO mAP, 1.2 B Mult-Adds, 6.8 M params at α = 1)."""
 
     name = "detection"
+    primary_metric = "AP"
+    weights_tasks = ('detection',)
     description = "COCO object detection, SSD on MobileNetV1 (COCO bbox mAP)"
 
     def build_model(self, *, alpha: float, resolution: int = 300, num_classes: int = 90, **kwargs: Any) -> SSD:
@@ -80,15 +102,23 @@ class DetectionTask(Task):
         batch_size: int = 32,
         num_workers: int = 0,
         progress: bool = True,
-        results_json: str | Path | None = None,
-        max_images: int | None = None,
-        **postprocess: Any,
+        preprocess: Any = None,
+        weights_meta: dict[str, Any] | None = None,
+        limit: int | None = None,
+        results_json: str | Path | None = "auto",
+        postprocess: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """COCOeval (bbox) on ``<data>/<split>`` (default val2017). ``postprocess`` keywords override the
-        model's (``nms``, ``max_detections``, ``score_threshold``, ``iou_threshold``); ``results_json``
-        writes the detections in COCO results format."""
+        """COCOeval (bbox) on ``<data>/<split>`` (default val2017) → AP, AP50, AP75, APs/m/l, AR…, ``n``.
+
+        ``postprocess`` overrides the model's (e.g. ``{"nms": "per_class", "max_detections": 100}``);
+        ``preprocess`` (the weights' recorded input recipe) sets the normalisation; ``results_json``
+        is where the detections go in COCO results format (``"auto"``: ``runs/detection/``, None: nowhere).
+        """
         if not isinstance(model, SSD):
             raise ValueError(f"detection evaluation needs an SSD model, got {type(model).__name__}")
+        if kwargs:
+            raise ValueError(f"unknown detection evaluation option(s): {sorted(kwargs)}")
         if postprocess:
             model = with_postprocess(model, **postprocess)
         split = split or "val2017"
@@ -97,10 +127,9 @@ class DetectionTask(Task):
         if model.config.category_ids is None and len(category_ids) != model.config.num_classes:
             raise ValueError(f"model has {model.config.num_classes} classes but {ds.ann_file} has "
                              f"{len(category_ids)} categories; give the model category_ids")
-        tf = eval_transform(model)
-        ds.transform = tf
-        if max_images is not None:
-            ds.ids = ds.ids[:max_images]
+        ds.transform = eval_transform(model, preprocess)
+        if limit is not None:
+            ds.ids = ds.ids[:limit]
         loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
         device = next(model.parameters()).device
         model.eval()
@@ -110,8 +139,66 @@ class DetectionTask(Task):
                 dets = model(images.to(device), image_sizes=[t["orig_size"] for t in targets])
                 for t, d in zip(targets, dets):
                     results.extend(to_coco_results(t["image_id"], d, category_ids))
-        metrics = coco_eval(ds.coco, results, ds.ids)
+        metrics: dict[str, Any] = coco_eval(ds.coco, results, ds.ids)
         metrics["detections"] = len(results)
+        metrics["postprocess"] = asdict(model.config.postprocess)
+        if results_json == "auto":
+            name = (weights_meta or {}).get("entry") or "model"
+            results_json = Path("runs") / "detection" / f"{name}_{split}_results.json"
         if results_json:
             metrics["results_json"] = str(write_results(results, results_json))
         return metrics
+
+    # -- training (the engine: ``mnet train detection --config ...``) ------------------------------
+    def build_for_training(self, m: Mapping[str, Any], dataset: CocoDetection) -> tuple[SSD, dict[str, Any]]:
+        """The model a run starts from: imported detector weights (``model.weights``), or a fresh SSD on
+        the dataset's classes with optional ImageNet backbone weights (``model.backbone_weights``)."""
+        overrides = {k: v for k, v in (m.get("ssd") or {}).items()}
+        if m.get("weights"):
+            from weights import build_pretrained
+
+            model, w = build_pretrained(m["weights"], source=m.get("weights_source"), **overrides)
+            preprocess = w.meta.get("preprocess")
+        else:
+            model = self.build_model(alpha=float(m["alpha"]), resolution=int(m["resolution"]),
+                                     num_classes=dataset.num_classes, category_ids=list(dataset.category_ids),
+                                     **overrides)
+            if m.get("backbone_weights"):
+                load_backbone(model, m["backbone_weights"], m.get("backbone_weights_source"))
+            preprocess = None
+        cfg = model.config
+        if preprocess is None:
+            mean, std = [cfg.mean * 255] * 3, [cfg.std * 255] * 3
+            preprocess = {"resolution": cfg.resolution, "mean": mean, "std": std}
+        return model, preprocess
+
+    def train_parts(self, cfg: Mapping[str, Any]):
+        """COCO-format training: ``data.root`` in the official layout, ``data.train_split``/``val_split``;
+        ``model.weights`` (detector) or ``model.alpha``/``resolution`` [+ ``backbone_weights``];
+        ``model.ssd`` overrides SSD options (e.g. ``{loss: {classification: focal}}``)."""
+        from ..engine import TrainParts
+
+        m, d, a = cfg["model"], cfg["data"], cfg.get("augment") or {}
+        if not d.get("root"):
+            raise ValueError("data.root is required: a COCO-format folder (<root>/<split>/, <root>/annotations/)")
+        probe = CocoDetection(d["root"], d.get("train_split", "train2017"))
+        model, preprocess = self.build_for_training(m, probe)
+        cfg_m = model.config
+        category_ids = list(cfg_m.category_ids or probe.category_ids)
+        mean = tuple(v / 255 for v in preprocess["mean"])
+        std = tuple(v / 255 for v in preprocess["std"])
+        tf = (TrainTransform(cfg_m.resolution, mean, std, zoom_out=tuple(a.get("zoom_out", (0.25, 1.0))))
+              if a.get("enabled", True) else EvalTransform(cfg_m.resolution, mean, std))
+        train_set = CocoDetection(d["root"], d.get("train_split", "train2017"), transform=tf,
+                                  category_ids=category_ids, skip_missing=bool(d.get("skip_missing", False)))
+        val_split = d.get("val_split", "val2017")
+        evaluate = None
+        if val_split:
+            def evaluate(model: nn.Module) -> dict[str, Any]:
+                r = self.evaluate(model, d["root"], split=val_split, batch_size=int(d["batch_size"]),
+                                  progress=False, results_json=None, limit=d.get("val_limit"))
+                return {k: r[k] for k in ("AP", "AP50", "AP75", "AR100", "n")}
+        export = {"arch": "ssd_mobilenet_v1", "model_kwargs": config_dict(cfg_m), "preprocess": preprocess,
+                  "labels": train_set.class_names}
+        return TrainParts(model=model, train_set=train_set, loss_fn=model.criterion, evaluate=evaluate, metric="AP",
+                          backbone=model.backbone, collate_fn=collate_targets, export_metadata=export)

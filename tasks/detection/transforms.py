@@ -4,7 +4,7 @@ Liu et al. 2016, Sec. 2.2 "Data augmentation"), then a plain resize of the whole
 input and normalisation to a (3, H, W) float tensor."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 import albumentations as A
 import cv2
@@ -14,10 +14,15 @@ from albumentations.augmentations.crops.transforms import BaseCrop
 from PIL import Image
 
 
-def to_tensor(image: np.ndarray, mean: float, std: float) -> torch.Tensor:
-    """uint8 (H, W, 3) → float (3, H, W), ``(x/255 − mean) / std``."""
+Norm = Union[float, Sequence[float]]
+
+
+def to_tensor(image: np.ndarray, mean: Norm, std: Norm) -> torch.Tensor:
+    """uint8 (H, W, 3) → float (3, H, W), ``(x/255 − mean) / std`` (scalars or one value per channel)."""
     x = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0)
-    return x.sub_(mean).div_(std)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+    return x.sub_(mean_t).div_(std_t)
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -31,7 +36,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class EvalTransform:
     """Plain resize to the model's input + normalisation; boxes scaled with the image."""
 
-    def __init__(self, size: int | tuple[int, int], mean: float = 0.5, std: float = 0.5) -> None:
+    def __init__(self, size: int | tuple[int, int], mean: Norm = 0.5, std: Norm = 0.5) -> None:
         self.size = (size, size) if isinstance(size, int) else tuple(size)
         self.mean, self.std = mean, std
 
@@ -81,11 +86,11 @@ class MinIoURandomCrop(BaseCrop):
 class TrainTransform:
     """SSD augmentation + resize + normalise. ``fill`` is the zoom-out canvas colour (the mean)."""
 
-    def __init__(self, size: int | tuple[int, int], mean: float = 0.5, std: float = 0.5,
+    def __init__(self, size: int | tuple[int, int], mean: Norm = 0.5, std: Norm = 0.5,
                  zoom_out: tuple[float, float] = (0.25, 1.0)) -> None:
         self.eval = EvalTransform(size, mean, std)
         h, w = self.eval.size
-        fill = int(round(mean * 255))
+        fill = int(round(float(np.mean(mean)) * 255))
         self.pipeline = A.Compose(
             [
                 A.ColorJitter(brightness=0.125, contrast=0.5, saturation=0.5, hue=0.05, p=0.5),

@@ -14,7 +14,7 @@ from torch import nn
 from backbone import Cost, count_cost, mobilenet_v1
 
 from ..base import Task, register_task
-from ..classification.augment import eval_transform, train_transform
+from ..classification.augment import train_transform
 from .data import NUM_BREEDS, StanfordDogs, breeds
 from .pretrained import dogs_model_from_weights
 
@@ -24,6 +24,9 @@ class DogsTask(Task):
     """120-way Stanford Dogs; params exclude the ImageNet classifier (Table 10: 3.3 M at α 1.0)."""
 
     name = "dogs"
+    primary_metric = "top1"
+    weights_tasks = ('dogs', 'classification')
+    exportable = True
     description = "Stanford Dogs fine-grained recognition, 120 breeds (top-1 / top-5)"
 
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
@@ -34,54 +37,69 @@ class DogsTask(Task):
         """Backbone + 120-way FC, as Table 10 counts it."""
         return count_cost(model, resolution)
 
-    def load_model(self, weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot") -> nn.Module:
+    def load_model(self, weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot",
+                   source: str | Path | None = None) -> nn.Module:
         """A dogs model from a weights entry/file: a dogs checkpoint as is, an ImageNet classifier with its
         120 dog rows as the head (``head='zero_shot'``) or a fresh head (``'random'``)."""
-        return dogs_model_from_weights(weights, resolution=resolution, head=head)[0]
+        return dogs_model_from_weights(weights, resolution=resolution, head=head, source=source)[0]
+
+    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
+        """Dogs weights, or ImageNet classification weights as the zero-shot dogs model (``mnet eval dogs``)."""
+        model, w, _ = dogs_model_from_weights(weights, source=source)
+        return model.eval(), w
 
     def evaluate(self, model: nn.Module, data: str | Path, *, split: str | None = None, batch_size: int = 32,
-                 num_workers: int = 0, progress: bool = True, on_bad_image: str = "error",
-                 crop_fraction: float = 0.875, **kwargs: Any) -> dict[str, Any]:
+                 num_workers: int = 0, progress: bool = True, preprocess: Any = None, on_bad_image: str = "error",
+                 limit: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Top-1 / top-5 (%) and ``n`` on a split (default ``test``). ``preprocess``: a
+        :class:`weights.Preprocess` (default TF-slim's eval recipe at the model's resolution: central
+        crop 0.875, resize, RGB in [-1, 1])."""
         from tqdm import tqdm
 
+        from weights import Preprocess
+
+        from ..classification.metrics import TopK
         from ..engine.data import collate_skip_bad
 
-        res = int(kwargs.get("resolution") or model.config.resolution)
-        ds = StanfordDogs(data, split or "test", eval_transform(res, crop_fraction=crop_fraction),
-                          on_bad_image=on_bad_image)
+        preprocess = preprocess or Preprocess(int(model.config.resolution), crop_fraction=0.875)
+        ds = StanfordDogs(data, split or "test", preprocess, on_bad_image=on_bad_image)
+        if limit is not None:
+            ds.samples = ds.samples[:limit]
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
                                              collate_fn=collate_skip_bad())
         device = next(model.parameters()).device
         model.eval()
-        correct1 = correct5 = n = skipped = 0
+        meter, bad_images = TopK((1, 5)), len(ds.skipped)
         with torch.inference_mode():
             for batch, bad in tqdm(loader, desc=f"eval dogs/{ds.split}", unit="batch", disable=not progress):
-                skipped += bad
-                if batch is None:
-                    continue
-                x, y = batch
-                top5 = model(x.to(device)).topk(5, dim=1).indices.cpu()
-                correct1 += int((top5[:, 0] == y).sum())
-                correct5 += int((top5 == y[:, None]).any(1).sum())
-                n += len(y)
-        skipped += len(ds.skipped) - skipped if on_bad_image == "skip" else 0
-        return {"top1": 100.0 * correct1 / max(1, n), "top5": 100.0 * correct5 / max(1, n), "n": n,
-                "skipped_images": skipped}
+                bad_images += bad
+                if batch is not None:
+                    meter.update(model(batch[0].to(device)).cpu(), batch[1])
+        return {**meter.result(), "n": meter.n, "skipped_images": bad_images, "preprocess": preprocess.to_dict()}
 
     def train_parts(self, cfg: Mapping[str, Any]):
         from ..engine import TrainParts
 
+        from dataclasses import replace
+
+        from weights import Preprocess
+
         m, d, a = cfg["model"], cfg["data"], cfg.get("augment") or {}
         res = int(m["resolution"])
         if m.get("weights"):
-            model, meta = dogs_model_from_weights(m["weights"], resolution=res, head=m.get("head_init", "zero_shot"),
-                                                  alpha=m.get("alpha"), dropout=m.get("dropout", 0.0))
+            model, w, meta = dogs_model_from_weights(m["weights"], resolution=res, head=m.get("head_init", "zero_shot"),
+                                                     alpha=m.get("alpha"), dropout=m.get("dropout", 0.0),
+                                                     source=m.get("weights_source"))
+            # keep the pretrained weights' input recipe (normalisation, eval crop) at the new resolution
+            pre = replace(w.preprocess, resolution=res)
         else:
-            model = self.build_model(alpha=float(m["alpha"]), resolution=res, dropout=m.get("dropout", 0.0))
-            meta = {"model_kwargs": {"alpha": float(m["alpha"]), "resolution": res, "num_classes": NUM_BREEDS}}
+            alpha = float(m["alpha"] or 1.0)
+            model = self.build_model(alpha=alpha, resolution=res, dropout=m.get("dropout", 0.0))
+            meta = {"model_kwargs": {"alpha": alpha, "resolution": res, "num_classes": NUM_BREEDS}}
+            pre = Preprocess(res, crop_fraction=0.875)
         on_bad = d.get("on_bad_image", "error")
         tf = train_transform(res, scale=a.get("scale", (0.08, 1.0)), hflip=a.get("hflip", 0.5),
-                             color_jitter=a.get("color_jitter", 0.4))
+                             color_jitter=a.get("color_jitter", 0.4), mean=pre.mean, std=pre.std)
         train_set = StanfordDogs(d["root"], d.get("train_split", "train"), tf, on_bad_image=on_bad,
                                  crop_to_box=bool(d.get("crop_to_box", False)))
         val_split = d.get("val_split", "test")
@@ -89,10 +107,9 @@ class DogsTask(Task):
         if val_split:
             def evaluate(model: nn.Module) -> dict[str, Any]:
                 return self.evaluate(model, d["root"], split=val_split, batch_size=int(d["batch_size"]),
-                                     progress=False, on_bad_image=on_bad)
+                                     progress=False, on_bad_image=on_bad, preprocess=pre)
         loss = nn.CrossEntropyLoss(label_smoothing=float((cfg.get("loss") or {}).get("label_smoothing", 0.0)))
         export = {"arch": "mobilenet_v1", "model_kwargs": {**meta["model_kwargs"], "resolution": res},
-                  "labels": [b.name for b in breeds()], "preprocess": {"resolution": res, "crop_fraction": 0.875,
-                  "mean": [127.5] * 3, "std": [127.5] * 3}}
+                  "labels": [b.name for b in breeds()], "preprocess": pre.to_dict(), "init_from": meta.get("init_from")}
         return TrainParts(model=model, train_set=train_set, loss_fn=loss, evaluate=evaluate, metric="top1",
                           backbone=model.layers, export_metadata=export)

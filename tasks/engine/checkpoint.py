@@ -1,31 +1,14 @@
-"""Atomic checkpoints (write a temporary file, then ``os.replace``), RNG state capture, weight export."""
+"""Atomic checkpoints (write a temporary file, then ``os.replace``) and RNG state capture."""
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash leaves the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+from weights.store import atomic_write
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
@@ -60,28 +43,3 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(gauss)))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def export_weights(state_dict: Mapping[str, torch.Tensor], path: str | Path, metadata: Mapping[str, Any]) -> None:
-    """Weights only, as safetensors; ``metadata`` (task, α, ρ, classes...) is stored as JSON strings."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-
-
-def read_exported(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """State dict and decoded metadata of a file written by :func:`export_weights`."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    with safe_open(str(path), "pt") as f:
-        raw = f.metadata() or {}
-    meta = {}
-    for k, v in raw.items():
-        try:
-            meta[k] = json.loads(v)
-        except json.JSONDecodeError:
-            meta[k] = v
-    return load_file(str(path)), meta

@@ -16,7 +16,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "task": None,
     "seed": 0,
     "device": "auto",  # auto | cpu | cuda | cuda:N
-    "model": {"alpha": 1.0, "resolution": 224, "weights": None},
+    "model": {"alpha": None, "resolution": 224, "weights": None},  # alpha None: from the weights (else 1.0)
     "data": {"batch_size": 32, "num_workers": 0, "drop_last": True},
     "loss": {},
     "optim": {

@@ -81,9 +81,15 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], backbone: nn.Modul
     name = cfg["name"]
     if name not in OPTIMIZERS:
         raise ValueError(f"optim.name: unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
-    groups = param_groups(model, lr=cfg["lr"], weight_decay=cfg["weight_decay"], no_decay=cfg["no_decay"],
-                          backbone=backbone, backbone_lr_mult=cfg["backbone_lr_mult"])
-    return OPTIMIZERS[name](groups, cfg)
+    num = {}
+    for key in ("lr", "weight_decay", "backbone_lr_mult"):
+        try:
+            num[key] = float(cfg[key])
+        except (TypeError, ValueError):
+            raise ValueError(f"optim.{key} must be a number, got {cfg[key]!r}") from None
+    groups = param_groups(model, lr=num["lr"], weight_decay=num["weight_decay"], no_decay=cfg["no_decay"],
+                          backbone=backbone, backbone_lr_mult=num["backbone_lr_mult"])
+    return OPTIMIZERS[name](groups, {**cfg, **num})
 
 
 class WarmupSchedule:

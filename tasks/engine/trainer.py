@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import distributed as D
-from .checkpoint import export_weights, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import dump_config
 from .data import ResumableSampler, SeededDataset, collate_skip_bad, sample_seed, to_device
 from .ema import ModelEMA
@@ -98,15 +98,16 @@ def train(task, cfg: Mapping[str, Any], *, resume: bool | str | Path = False) ->
 
     ``resume=True`` continues from ``<run dir>/last.pt``; a path continues from that checkpoint.
     """
-    tcfg, dcfg = cfg["train"], cfg["data"]
-    if tcfg["threads"]:
-        torch.set_num_threads(int(tcfg["threads"]))
+    threads = torch.get_num_threads()
+    if cfg["train"]["threads"]:
+        torch.set_num_threads(int(cfg["train"]["threads"]))
     device = D.resolve_device(cfg["device"], int(os.environ.get("LOCAL_RANK", "0")))
     info = D.init_distributed(device)
     try:
         return _Run(task, cfg, device, info, resume).fit()
     finally:
         D.cleanup(info)
+        torch.set_num_threads(threads)
 
 
 class _Run:
@@ -201,9 +202,13 @@ class _Run:
     def _export(self, name: str, metrics: Mapping[str, Any]) -> None:
         if not (self.info.is_main and self.cfg["output"]["export"]):
             return
+        from weights import save_weights  # the suite's weights format: loads with `mnet eval --weights FILE`
+
         src = self.ema.module if self.ema else self.model
-        meta = {**self.parts.export_metadata, "task": self.cfg["task"], "epoch": self.epoch, "metrics": dict(metrics)}
-        export_weights(src.state_dict(), self.run_dir / f"{name}.safetensors", meta)
+        meta = {**self.parts.export_metadata, "task": self.cfg["task"], "entry": f"{self.run_dir}/{name}",
+                "epoch": self.epoch, "metrics": dict(metrics)}
+        sd = {k: v.detach().cpu() for k, v in src.state_dict().items() if not k.endswith("num_batches_tracked")}
+        save_weights(self.run_dir / f"{name}.safetensors", sd, meta)
 
     def _wrap(self) -> None:
         if self.info.enabled:
@@ -222,8 +227,9 @@ class _Run:
             train_loss = self._train_epoch()
             metrics = {"train_loss": train_loss}
             if self.parts.evaluate and ((self.epoch + 1) % int(self.tcfg["eval_every"]) == 0 or self.epoch + 1 == self.epochs):
-                if self.info.is_main:
-                    metrics.update(self.parts.evaluate(self.ema.module if self.ema else self.model))
+                if self.info.is_main:  # numbers only: they go to logs, the best-checkpoint choice and exports
+                    ev = self.parts.evaluate(self.ema.module if self.ema else self.model)
+                    metrics.update({k: v for k, v in ev.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
                 D.barrier(self.info)
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             is_best = False
@@ -239,7 +245,7 @@ class _Run:
                 shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
                 print(f"epoch {self.epoch}/{self.epochs}: {shown}", file=sys.stderr)
         self.logger.close()
-        return {"run_dir": str(self.run_dir), "epochs": self.epoch, "global_step": self.global_step,
+        return {"rank": self.info.rank, "run_dir": str(self.run_dir), "epochs": self.epoch, "global_step": self.global_step,
                 "best": self.best, "metric": self.parts.metric, "last": metrics, "skipped_images": self.skipped}
 
     def _train_epoch(self) -> float:

@@ -136,6 +136,8 @@ class FaceAttributesTask(Task):
     """CelebA attributes: multi-label sigmoid head; mean AP / accuracy / balanced accuracy."""
 
     name = "face_attributes"
+    primary_metric = "mean_ap"
+    weights_tasks = ('face_attributes',)
     description = "CelebA face attributes, 40 sigmoids (mean AP, accuracy, balanced accuracy)"
 
     def build_model(self, *, alpha: float, resolution: int, head: str = "attributes", **kwargs) -> nn.Module:

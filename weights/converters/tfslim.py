@@ -60,7 +60,7 @@ def tfslim_state_dict(tensors: dict[str, np.ndarray], source: str, *, num_classe
 
 def _graph_bn_eps(consts: dict[str, np.ndarray]) -> float | None:
     """The eps TF-slim baked into the graph (``.../BatchNorm/batchnorm/add/y``), if present."""
-    eps = {float(v) for k, v in consts.items() if k.endswith("BatchNorm/batchnorm/add/y") and v.size == 1}
+    eps = {float(v.reshape(-1)[0]) for k, v in consts.items() if k.endswith("BatchNorm/batchnorm/add/y") and v.size == 1}
     if len(eps) > 1:
         raise FormatError(f"graph uses several BatchNorm eps values {sorted(eps)}")
     return eps.pop() if eps else None
@@ -81,3 +81,21 @@ def convert_graphdef(path: str | Path, entry: WeightsEntry) -> ConvertedWeights:
     out.meta.update(bn_eps=eps if eps is not None else want, tf_padding=sorted(p for p in pads if p),
                     ignored=sorted({k.split("/")[0] for k in consts if not k.startswith(SCOPE)}))
     return out
+
+
+def convert_checkpoint(path: str | Path, entry: WeightsEntry) -> ConvertedWeights:
+    """A TF-slim MobileNetV1 checkpoint (``mobilenet_v1_*.ckpt`` prefix, ``.index`` or data file) → suite weights.
+    Raw variables are used (not their ``ExponentialMovingAverage`` shadows), as the frozen graphs do."""
+    from ..formats.tfcheckpoint import read_checkpoint
+
+    out = tfslim_state_dict(read_checkpoint(path), str(path), num_classes=entry.model_kwargs.get("num_classes", 1000))
+    out.meta["bn_eps"] = entry.model_kwargs.get("bn_eps", 1e-3)
+    return out
+
+
+def convert_tfslim(path: str | Path, entry: WeightsEntry) -> ConvertedWeights:
+    """Either TF-slim release format: a checkpoint (``.index`` / ``.data-*`` / ``.ckpt``) or a frozen GraphDef."""
+    p = Path(path)
+    if p.suffix in (".index", ".ckpt") or ".data-" in p.name or ".ckpt." in p.name:
+        return convert_checkpoint(p, entry)
+    return convert_graphdef(p, entry)

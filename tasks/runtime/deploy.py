@@ -1,0 +1,93 @@
+"""``mnet export`` as a library call: weights → checked ONNX / TorchScript file (optionally int8)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from tasks.base import get_task
+from tasks.data.images import load_rgb
+
+from .export import ExportReport, check_export, dumps_metadata, export_onnx, export_torchscript
+from .predict import META_LABELS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
+from .quantize import quantize_onnx
+from .session import OnnxRuntime
+
+FORMATS = ("onnx", "torchscript")
+
+
+def shared_folder(*parts: str) -> Path | None:
+    """A folder under the suite's shared data (``$MNET_SHARED`` or ``../shared`` next to the repo), if present."""
+    root = Path(os.environ.get("MNET_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    path = root.joinpath(*parts)
+    return path if path.exists() else None
+
+
+def default_check_images() -> list[Path]:
+    folder = shared_folder("data", "samples")
+    if folder is None:
+        raise ValueError("no images to check the export against: pass --check-images FILE_OR_DIR ...")
+    return expand_images([folder])
+
+
+def default_calibration_images() -> Path:
+    folder = shared_folder("data", "imagenet", "val")
+    if folder is None:
+        raise ValueError("no calibration images: pass --calibration-images DIR (real photos, e.g. ImageNet val)")
+    return folder
+
+
+def preprocess_files(task: Any, spec: Any, files: Sequence[Path], *, progress: bool = False, desc: str = "") -> np.ndarray:
+    """Decode and preprocess image files into one float32 (N, 3, H, W) batch."""
+    return np.stack([task.preprocess(load_rgb(f), spec)
+                     for f in tqdm(files, desc=desc, unit="img", disable=not progress, leave=False)])
+
+
+def export_weights(
+    weights: str,
+    fmt: str,
+    out: str | Path,
+    *,
+    task: str | None = None,
+    int8: bool = False,
+    check_images: Sequence[str | Path] | None = None,
+    calibration_images: Sequence[str | Path] | None = None,
+    calibration_count: int = 200,
+    calibration_method: str = "minmax",
+    progress: bool = True,
+) -> ExportReport:
+    """Build the weights' model, export it in ``fmt``, check it against PyTorch on real images.
+
+    int8 (ONNX only) calibrates on ``calibration_count`` photos spread evenly over
+    ``calibration_images``; its check reports top-1 agreement with PyTorch instead of a tolerance.
+    """
+    from weights import build_pretrained
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if int8 and fmt != "onnx":
+        raise ValueError("--int8 needs --format onnx (int8 runs in ONNX Runtime)")
+    model, loaded = build_pretrained(weights)
+    if task and task != loaded.task:
+        raise ValueError(f"weights {weights!r} are for task {loaded.task!r}, not {task!r}")
+    task_obj, spec = get_task(loaded.task), loaded.preprocess
+    files = expand_images(check_images) if check_images else default_check_images()
+    x = preprocess_files(task_obj, spec, files)
+    out = Path(out)
+    if fmt == "torchscript":
+        return export_torchscript(model, out, x)
+    meta = dumps_metadata(**{META_TASK: loaded.task, META_WEIGHTS: str(weights),
+                             META_PREPROCESS: json.dumps(spec.to_dict()), META_LABELS: loaded.labels})
+    if not int8:
+        return export_onnx(model, out, x, metadata=meta)
+    fp32_path = out.with_name(out.stem + ".fp32.onnx")
+    export_onnx(model, fp32_path, x, metadata=meta)
+    cal_files = expand_images(calibration_images or [default_calibration_images()], limit=calibration_count)
+    cal = preprocess_files(task_obj, spec, cal_files, progress=progress, desc="calibration images")
+    quantize_onnx(fp32_path, out, (cal[i:i + 16] for i in range(0, len(cal), 16)), method=calibration_method)
+    fp32_path.unlink()
+    return check_export(model, OnnxRuntime(out), x, path=out, fmt="onnx int8", rtol=None)
