@@ -61,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     sizes = chooser.sizes()
     size = args.size or ("1.0-224" if "1.0-224" in sizes else sizes[0])
     samples = args.samples or next((str(p) for p in (Path("../shared/data/samples"),) if p.is_dir()), None)
-    app = build_app(DemoPipeline(chooser, source=args.weights_from, threads=args.threads, runtime=args.runtime), tasks=tasks,
+    pipeline = DemoPipeline(chooser, source=args.weights_from, threads=args.threads, runtime=args.runtime)
+    print(f"loading {', '.join(chosen)} at {size} ...", file=sys.stderr)
+    pipeline.preload(chosen, size)
+    app = build_app(pipeline, tasks=tasks,
                     sizes=sizes, default_tasks=chosen, default_size=size, samples=samples,
                     stream_every=args.stream_every)
     ssl = {}

@@ -75,6 +75,11 @@ class DemoPipeline:
                 self._runners[key] = runner
             return self._runners[key]
 
+    def preload(self, tasks: Sequence[str], size: str) -> None:
+        """Load and warm the runners for these tasks now, so the first camera frame is not slow."""
+        for task in tasks:
+            self.runner(task, self.choose_weights(task, size))
+
     def process(self, frame: np.ndarray, tasks: Sequence[str], size: str, threshold: float = 0.5,
                 *, fps: float | None = None) -> FrameResult:
         t0 = time.perf_counter()
