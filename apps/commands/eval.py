@@ -50,13 +50,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         torch_model, w = task.load_pretrained(args.weights, source=args.source)
         preprocess = w.preprocess if args.resolution is None else replace(w.preprocess, resolution=args.resolution)
-        runtime = args.runtime if task.exportable else "torch"
-        model = make_runtime(torch_model, runtime, resolution=preprocess.resolution, threads=args.threads)
+        if task.exportable:
+            model = make_runtime(torch_model, args.runtime, resolution=preprocess.resolution, threads=args.threads)
+        else:  # decode/NMS inside the model: the task evaluates the PyTorch model itself
+            if args.runtime == "onnxruntime":
+                raise UserError(f"task {task.name!r} runs in PyTorch only (--runtime torch or auto)")
+            model = torch_model
         meta, name = w.meta, w.meta.get("entry", str(w.path))
     extra = {"limit": args.limit} if args.limit is not None else {}
     result = task.evaluate(model, args.data, split=args.split, batch_size=args.batch_size, num_workers=args.workers,
                            progress=True, preprocess=preprocess, weights_meta=meta, **extra)
-    report = {"task": task.name, "weights": name, "runtime": model.describe(), "data": str(args.data), **result}
+    report = {"task": task.name, "weights": name, "runtime": model.describe() if hasattr(model, "describe") else "torch", "data": str(args.data), **result}
     if args.format == "json":
         print(json.dumps(report, indent=2, default=str))
     else:
