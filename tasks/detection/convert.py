@@ -65,7 +65,10 @@ def _conv(sd: dict, prefix: str, weight_oihw: np.ndarray, bias: np.ndarray, bn: 
 
 
 # -- TFLite ------------------------------------------------------------------------------------------
-_TFLITE_LAYERS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+#: (pattern, name → suite module) rules, first match wins
+LayerRules = list[tuple[re.Pattern, Callable[[re.Match], str]]]
+
+_TFLITE_LAYERS: LayerRules = [
     (re.compile(r"MobilenetV1/Conv2d_0/"), lambda m: "backbone.layers.0"),
     (re.compile(r"MobilenetV1/Conv2d_(\d+)_depthwise/"), lambda m: f"backbone.layers.{m[1]}.dw"),
     (re.compile(r"MobilenetV1/Conv2d_(\d+)_pointwise/"), lambda m: f"backbone.layers.{m[1]}.pw"),
@@ -76,8 +79,9 @@ _TFLITE_LAYERS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
 ]
 
 
-def _tflite_target(name: str) -> str | None:
-    for pattern, target in _TFLITE_LAYERS:
+def module_for(rules: LayerRules, name: str) -> str | None:
+    """The suite module a tensor/scope name maps to: the first rule whose pattern is found in it."""
+    for pattern, target in rules:
         m = pattern.search(name)
         if m:
             return target(m)
@@ -96,7 +100,7 @@ def convert_tflite_ssd(path: str | Path, entry: Any = None):
         if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             continue
         w_t, b_t = tensors[op.inputs[1]], tensors[op.inputs[2]]
-        target = _tflite_target(w_t.name)
+        target = module_for(_TFLITE_LAYERS, w_t.name)
         if target is None:
             raise ValueError(f"{path}: conv weight {w_t.name!r} matches no SSD layer")
         w = tflite_depthwise_to_oihw(w_t.numpy()) if op.opcode == "DEPTHWISE_CONV_2D" else ohwi_to_oihw(w_t.numpy())
@@ -127,7 +131,7 @@ FACEAPI_MANIFEST = "ssd_mobilenetv1_model-weights_manifest.json"
 #: face-api.js's detector came from a 2017 TF OD API: same config, interpolated box second
 FACEAPI_ANCHORS = AnchorConfig(interpolated_after_unit_ratio=True)
 
-_TFJS_LAYERS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+_TFJS_LAYERS: LayerRules = [
     (re.compile(r"^MobilenetV1/Conv2d_0_pointwise$"), lambda m: "backbone.layers.0"),
     (re.compile(r"^MobilenetV1/Conv2d_(\d+)_depthwise$"), lambda m: f"backbone.layers.{m[1]}.dw"),
     (re.compile(r"^MobilenetV1/Conv2d_(\d+)_pointwise$"), lambda m: f"backbone.layers.{m[1]}.pw"),
@@ -160,14 +164,6 @@ def _tfjs_layer(scope: str, w: dict[str, np.ndarray], target: str, sd: dict[str,
         _conv(sd, target, kernel, w[f"{scope}/convolution_bn_offset"], bn=True)
 
 
-def _tfjs_target(scope: str) -> str | None:
-    for pattern, target in _TFJS_LAYERS:
-        m = pattern.match(scope)
-        if m:
-            return target(m)
-    return None
-
-
 def convert_tfjs_faceapi_ssd(path: str | Path, entry: Any = None):
     """face-api.js ``ssd_mobilenetv1_model-weights_manifest.json`` (+ ``.bin`` beside it; or their
     folder) → SSD state dict, with the file's 5,118 anchors checked against the config at 512×512."""
@@ -189,7 +185,7 @@ def convert_tfjs_faceapi_ssd(path: str | Path, entry: Any = None):
     sd: dict[str, np.ndarray] = {}
     scopes = sorted({k.rsplit("/", 1)[0] for k in w if k.endswith(("/weights", "/depthwise_weights"))})
     for scope in scopes:
-        target = _tfjs_target(scope)
+        target = module_for(_TFJS_LAYERS, scope)
         if target is None:
             raise ValueError(f"{path}: weights scope {scope!r} matches no SSD layer")
         _tfjs_layer(scope, w, target, sd)
