@@ -6,6 +6,7 @@ pass per frame (classification and the zero-shot dogs head both read the ImageNe
 """
 from __future__ import annotations
 
+import functools
 import time
 from abc import ABC, abstractmethod
 from typing import Callable, Hashable
@@ -96,6 +97,19 @@ class Runner(ABC):
         return pred
 
 
+@functools.lru_cache(maxsize=8)
+def imagenet_classifier(weights: str, source: str | None, runtime: str):
+    """(model, preprocess, labels, pre-logits runtime) for an ImageNet weights entry, loaded and exported
+    once however many runners (classification, the dogs rows) read it."""
+    from tasks.runtime import make_runtime
+    from weights import build_pretrained
+
+    model, loaded = build_pretrained(weights, source=source)
+    labels = loaded.labels or [str(i) for i in range(model.num_classes)]
+    backbone = make_runtime(PreLogits(model), runtime, resolution=loaded.preprocess.resolution)
+    return model, loaded.preprocess, labels, backbone
+
+
 class ClassificationRunner(Runner):
     """ImageNet top-5 from a classification weights entry."""
 
@@ -103,13 +117,7 @@ class ClassificationRunner(Runner):
 
     def __init__(self, weights: str, source: str | None = None, runtime: str = "auto") -> None:
         super().__init__(weights, source, runtime)
-        from tasks.runtime import make_runtime
-        from weights import build_pretrained
-
-        self.model, loaded = build_pretrained(weights, source=source)
-        self.preprocess = loaded.preprocess
-        self.labels = loaded.labels or [str(i) for i in range(self.model.num_classes)]
-        self.backbone = make_runtime(PreLogits(self.model), runtime, resolution=self.preprocess.resolution)
+        self.model, self.preprocess, self.labels, self.backbone = imagenet_classifier(weights, source, runtime)
 
     @property
     def backbone_key(self) -> Hashable:
