@@ -64,8 +64,8 @@ def build_app(pipeline: DemoPipeline, *, tasks: Sequence[str], sizes: Sequence[s
         try:
             img = np.asarray(load_rgb(path))
         except ImageDecodeError as e:
-            raise gr.Error(f"Cannot read the upload: {Path(str(e).split(':')[0]).name}: "
-                           f"{str(e).split(': ', 1)[-1]}") from None
+            # name the file as the user knows it, not by Gradio's temporary path
+            raise gr.Error(f"Cannot read the upload: {str(e).replace(str(path), Path(path).name)}") from None
         try:
             res = pipeline.process(img, chosen or [], size, threshold)
         except ValueError as e:
