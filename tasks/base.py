@@ -83,7 +83,8 @@ class Task(ABC):
         resize, normalise; callable on an image). Override for tasks whose geometry differs (e.g.
         letterboxing); keep it numpy/PIL so the ONNX Runtime path needs no torch.
         """
-        return np.asarray(spec(image), dtype=np.float32)
+        to_array = getattr(spec, "to_array", None)  # weights.Preprocess: the numpy path, no torch
+        return to_array(image) if to_array is not None else np.asarray(spec(image), dtype=np.float32)
 
     def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
                     image_sizes: Sequence[tuple[int, int]] | None = None) -> list[dict[str, Any]]:

@@ -79,20 +79,37 @@ def test_exported_metadata_drives_eval(exported, shared):
     assert result["n"] == 16 and result["top1"] >= 50.0  # the real weights, not a random model
 
 
-def test_fast_preprocess_matches_the_weights_recipe(shared):
+def test_numpy_preprocess_is_the_weights_recipe(shared):
+    """The torch-free path (``Task.preprocess`` → ``Preprocess.to_array``) gives the recipe's own values."""
+    from tasks.base import get_task
     from tasks.data.images import load_rgb
-    from tasks.runtime.preprocess import OnnxPreprocess, fast_preprocess
     from weights import Preprocess, get_entry
 
-    spec = get_entry(WEIGHTS).preprocess
-    fast = fast_preprocess(spec)
-    assert isinstance(fast, OnnxPreprocess) and fast.crop_fraction == spec.crop_fraction
-    for name in ("grace_hopper.jpg", "chelsea.png", "t1.jpg"):
-        img = load_rgb(shared("data", "samples", name))
-        np.testing.assert_allclose(fast(img), np.asarray(spec(img)), atol=1e-4)
-    bgr = Preprocess(96, mean=(10.0, 20.0, 30.0), std=(2.0, 3.0, 4.0), color_order="BGR", crop_fraction=0.5,
-                     interpolation="tf_legacy_bilinear")
-    img = load_rgb(shared("data", "samples", "coffee.png"))
-    np.testing.assert_allclose(fast_preprocess(bgr)(img), np.asarray(bgr(img)), rtol=1e-4, atol=1e-3)
-    pil = Preprocess(96)  # PIL's antialiased bilinear: no ONNX equivalent, the recipe itself is used
-    assert fast_preprocess(pil) is pil
+    recipes = [get_entry(WEIGHTS).preprocess,
+               Preprocess(96, mean=(10.0, 20.0, 30.0), std=(2.0, 3.0, 4.0), color_order="BGR", crop_fraction=0.5,
+                          interpolation="tf_legacy_bilinear"),
+               Preprocess(96, color_order="BGR")]
+    for spec in recipes:
+        for name in ("grace_hopper.jpg", "chelsea.png", "t1.jpg", "coffee.png"):
+            img = load_rgb(shared("data", "samples", name))
+            x = get_task("classification").preprocess(img, spec)
+            assert x.dtype == np.float32 and x.shape == (3, spec.resolution, spec.resolution) and x.flags.c_contiguous
+            np.testing.assert_array_equal(x, spec(img).numpy())
+            if spec.interpolation == "tf_legacy_bilinear":
+                pixels = np.asarray(spec.crop(img), np.float64)
+                want = (_tf1_bilinear_reference(pixels, spec.resolution) - spec.mean) / spec.std
+                order = [2, 1, 0] if spec.color_order == "BGR" else [0, 1, 2]
+                np.testing.assert_allclose(x, want.transpose(2, 0, 1)[order], atol=1e-4)
+
+
+def _tf1_bilinear_reference(pixels: np.ndarray, size: int) -> np.ndarray:
+    """TF1 resize_bilinear(align_corners=False), written out point by point (float64, 2-D gathers)."""
+    h, w = pixels.shape[:2]
+    ys, xs = np.arange(size) * (h / size), np.arange(size) * (w / size)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    p = lambda yy, xx: pixels[yy[:, None], xx[None, :]]
+    return (p(y0, x0) * (1 - fy) * (1 - fx) + p(y0, x1) * (1 - fy) * fx
+            + p(y1, x0) * fy * (1 - fx) + p(y1, x1) * fy * fx)
+

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -18,20 +19,41 @@ def central_crop_box(width: int, height: int, fraction: float) -> tuple[int, int
     return left, top, width - left, height - top
 
 
-def tf_legacy_resize_bilinear(x: np.ndarray, height: int, width: int) -> np.ndarray:
+@lru_cache(maxsize=64)
+def _tf_legacy_taps(size_in: int, size_out: int, planes: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices (lo, hi) and the weight of ``hi`` for each output index of TF1's legacy bilinear
+    resize: source coordinate = destination · (in / out), the last row/column clamped. With ``planes``
+    > 1, the same taps for that many planes stacked along the axis (plane i's rows start at i · size_in)."""
+    src = np.arange(size_out) * (size_in / size_out)
+    lo = np.floor(src).astype(np.intp)
+    hi = np.minimum(lo + 1, size_in - 1)
+    start = (np.arange(planes) * size_in)[:, None]
+    w = np.tile((src - lo).astype(np.float32), planes)[:, None]
+    return (start + lo).ravel(), (start + hi).ravel(), w
+
+
+def _lerp_rows(x: np.ndarray, taps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Linear interpolation along axis 0 of a 2-D float32 array (two contiguous row gathers)."""
+    lo, hi, w = taps
+    a = x[lo]
+    out = x[hi]
+    out -= a
+    out *= w
+    out += a
+    return out
+
+
+def tf_legacy_resize_planar(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """TF1 ``tf.image.resize_bilinear(align_corners=False)`` (no half-pixel centres, no antialiasing),
-    which TF-slim's ``preprocess_for_eval`` uses: source coordinate = destination · (in / out)."""
-    h, w = x.shape[:2]
-    ys, xs = np.arange(height) * (h / height), np.arange(width) * (w / width)
-    y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    dy = (ys - y0).astype(np.float32).reshape(-1, *([1] * (x.ndim - 1)))
-    dx = (xs - x0).astype(np.float32).reshape(1, -1, *([1] * (x.ndim - 2)))
-    # separable (rows, then columns) in float32: ~50× faster than 2-D gathers, same values to ~1e-5
-    top = x[y0].astype(np.float32)
-    rows = top + (x[y1].astype(np.float32) - top) * dy
-    left = rows[:, x0]
-    return left + (rows[:, x1] - left) * dx
+    which TF-slim's ``preprocess_for_eval`` uses, of (h, w, C) pixels → float32 (C, height, width).
+
+    Separable, and every pass is a gather of whole contiguous rows (columns first, on the transposed
+    image): ~3× faster than gathering along the last axes, same values to float rounding."""
+    h, w, c = pixels.shape
+    cols = np.ascontiguousarray(pixels.transpose(1, 2, 0).reshape(w, c * h), dtype=np.float32)  # (w, C·h)
+    cols = _lerp_rows(cols, _tf_legacy_taps(w, width))                                           # (W, C·h)
+    rows = np.ascontiguousarray(cols.T)                                                          # (C·h, W)
+    return _lerp_rows(rows, _tf_legacy_taps(h, height, c)).reshape(c, height, width)
 
 
 @dataclass(frozen=True)
@@ -71,30 +93,46 @@ class Preprocess:
                 d[k] = tuple(float(v) for v in d[k])
         return cls(**d)
 
-    def geometry(self, img: Image.Image) -> np.ndarray:
-        """Crop (when ``crop_fraction`` < 1) and resize an RGB PIL image to ``resolution`` × ``resolution``;
-        returns pixels (H, W, 3) in 0..255."""
+    def crop(self, img: Image.Image) -> Image.Image:
+        """The central ``crop_fraction`` of an image (TF's ``tf.image.central_crop``)."""
         if self.crop_fraction < 1.0:
             img = img.crop(central_crop_box(img.width, img.height, self.crop_fraction))
-        size = self.resolution
-        if self.interpolation == "tf_legacy_bilinear":
-            return tf_legacy_resize_bilinear(np.asarray(img), size, size)
-        return np.asarray(img.resize((size, size), _RESAMPLE[self.interpolation]))
+        return img
+
+    def _scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel ``x · scale + offset`` = ``(x − mean) / std``, in the model's colour order, (3, 1, 1)."""
+        order = slice(None, None, -1) if self.color_order == "BGR" else slice(None)
+        mean, std = np.asarray(self.mean, np.float32)[order], np.asarray(self.std, np.float32)[order]
+        return (1.0 / std).reshape(3, 1, 1), (-mean / std).reshape(3, 1, 1)
 
     def normalize(self, pixels: np.ndarray) -> torch.Tensor:
         """RGB pixels (H, W, 3) in 0..255 → float tensor (3, H, W) in the model's colour order and scale."""
-        x = pixels.astype(np.float32)
+        return torch.from_numpy(self._normalize_planar(np.ascontiguousarray(pixels.transpose(2, 0, 1), np.float32)))
+
+    def _normalize_planar(self, planes: np.ndarray) -> np.ndarray:
+        """(3, H, W) float32 RGB planes in 0..255, normalised in place (and reordered for BGR)."""
         if self.color_order == "BGR":
-            x = x[..., ::-1]
-            mean, std = self.mean[::-1], self.std[::-1]
+            planes = np.ascontiguousarray(planes[::-1])
+        scale, offset = self._scale_offset()
+        planes *= scale
+        planes += offset
+        return planes
+
+    def to_array(self, img: Image.Image) -> np.ndarray:
+        """An image → the model's input as a float32 numpy array (3, resolution, resolution), without
+        torch: what ``mnet predict`` and the ONNX Runtime path use (same values as ``__call__``)."""
+        img = self.crop(img.convert("RGB") if img.mode != "RGB" else img)
+        size = self.resolution
+        if self.interpolation == "tf_legacy_bilinear":
+            planes = tf_legacy_resize_planar(np.asarray(img), size, size)
         else:
-            mean, std = self.mean, self.std
-        x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+            resized = np.asarray(img.resize((size, size), _RESAMPLE[self.interpolation]))
+            planes = np.ascontiguousarray(resized.transpose(2, 0, 1), np.float32)
+        return self._normalize_planar(planes)
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         """An RGB PIL image → the model's input tensor (3, resolution, resolution)."""
-        return self.normalize(self.geometry(img.convert("RGB") if img.mode != "RGB" else img))
+        return torch.from_numpy(self.to_array(img))
 
 
 #: TF-slim's inputs: RGB scaled to [-1, 1]

@@ -19,7 +19,6 @@ from PIL import Image
 from tasks.base import Task, get_task
 from tasks.data.images import load_rgb
 
-from .preprocess import fast_preprocess
 from .session import OnnxRuntime, Runtime, make_runtime, open_runtime
 
 #: file suffixes treated as images when a folder is given
@@ -142,6 +141,6 @@ def load_for_inference(weights: str | None, *, task: str | None = None, runtime:
 
 def build_predictor(task: str | None, weights: str | None = None, *, runtime: str = "auto",
                     threads: int | None = None) -> Predictor:
-    """A :class:`Predictor` for :func:`load_for_inference`'s model (with the fastest equivalent preprocessing)."""
+    """A :class:`Predictor` for :func:`load_for_inference`'s model."""
     m = load_for_inference(weights, task=task, runtime=runtime, threads=threads)
-    return Predictor(get_task(m.task), m.runtime, fast_preprocess(m.preprocess), m.preprocess.resolution, m.labels)
+    return Predictor(get_task(m.task), m.runtime, m.preprocess, m.preprocess.resolution, m.labels)
