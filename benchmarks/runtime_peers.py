@@ -1,26 +1,36 @@
 """Our backbone at each α × ρ and torchvision's mobile peers, side by side in every CPU runtime.
 
 Runtimes: PyTorch eager (NCHW), eager channels_last, ONNX Runtime fp32 and ONNX Runtime int8 (static
-QDQ, per-channel). Batch 1 and batch 8 latency (median, p95) and throughput, plus the machine's
-measured fp32 GEMM peak so every result also reads as a fraction of what the CPU can do.
+QDQ, per-channel, as ``mnet export --int8`` makes it). Models: MobileNetV1 at every α × ρ (1000-class
+head), torchvision mobilenet_v2 / v3_large / v3_small (224), and the detection pair — our
+SSD-MobileNetV1 (300 × 300) beside torchvision ssdlite320_mobilenet_v3_large, both as raw heads (box
+codes + class logits; decoding and NMS are not the network). Batch 1 and 8: latency median and p95,
+throughput, GFLOP/s and the fraction of the CPU's measured GEMM peak (fp32 for the fp32 runtimes, ONNX
+Runtime's int8 GEMM peak for int8; ``benchmarks/peaks.py``).
 
-Speed does not depend on the weights, so every model is randomly initialised (no downloads); the int8
-models are calibrated on random inputs for the same reason (accuracy: see ``mnet export --int8``).
-Runtimes are interleaved in short blocks (with a pause between blocks so one runtime's spinning
-threads do not slow the next), so a shared, noisy machine slows all of them alike and the ratios
-within one run stay comparable.
+Speed does not depend on the weights, so every model is randomly initialised (no downloads) and the int8
+models are calibrated on two random batches of 4 (accuracy after real calibration: ``mnet export --int8``,
+docs/deploy.md). Runtimes take turns in short blocks (with a pause so one runtime's spinning threads do
+not slow the next), so load from elsewhere slows all of them alike and ratios within one run compare.
+Each cell runs until it has ``--cell-seconds`` of timings, at least ``--min-runs`` and at most
+``--max-runs`` runs. A cell that cannot be produced (an export or quantization failure) is written as
+"n/a" with the reason.
 
-    python benchmarks/runtime_peers.py                       # full grid (slow)
-    python benchmarks/runtime_peers.py --alphas 1.0 0.5 --resolutions 224 --runs 10   # quick
+    python -m benchmarks.runtime_peers           # full grid: 16 α × ρ + 5 others, batch 1 and 8 (~11 min quiet)
+    python -m benchmarks.runtime_peers --quick   # smoke run: 0.25-128 and v3_small (~1 min)
+
+(from the repository root; ``PYTHONPATH=. python benchmarks/runtime_peers.py`` works too).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
-import platform
+import shlex
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -31,11 +41,10 @@ from torch import nn
 from tqdm import tqdm
 
 from backbone import ALPHAS, RESOLUTIONS, count_cost, mobilenet_v1
+from benchmarks.peaks import measure_peaks
+from benchmarks.peers_report import RUNTIMES, Cell, markdown, plot
 from tasks.runtime import OnnxRuntime, Runtime, TorchRuntime, to_onnx_model
 from tasks.runtime.quantize import quantize_onnx
-
-RUNTIMES = ("eager", "channels_last", "ort_fp32", "ort_int8")
-
 
 class SSDLiteHeads(nn.Module):
     """torchvision SSDLite's backbone + box/class heads on a tensor (raw outputs, no decode/NMS)."""
@@ -49,90 +58,161 @@ class SSDLiteHeads(nn.Module):
         return out["bbox_regression"], out["cls_logits"]
 
 
-def _peer(name: str) -> Callable[[], nn.Module]:
-    import torchvision.models as tvm
-    from torchvision.models import detection
+class SSDHeads(nn.Module):
+    """Our SSD-MobileNetV1's feature maps + box/class heads (raw outputs, no anchors, decode or NMS)."""
 
-    if name == "ssdlite320_mobilenet_v3_large":
-        return lambda: SSDLiteHeads(detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None))
-    return lambda: getattr(tvm, name)(weights=None)
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
 
-
-#: peer name → (builder, input resolution)
-PEERS: dict[str, tuple[Callable[[], nn.Module], int]] = {
-    "mobilenet_v2": (_peer("mobilenet_v2"), 224),
-    "mobilenet_v3_large": (_peer("mobilenet_v3_large"), 224),
-    "mobilenet_v3_small": (_peer("mobilenet_v3_small"), 224),
-    "ssdlite320_mobilenet_v3_large": (_peer("ssdlite320_mobilenet_v3_large"), 320),
-}
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.head(self.model.features(x))
 
 
-@dataclass
-class Result:
-    model: str
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[[], nn.Module]
     resolution: int
-    mult_adds: int
-    runtime: str
-    batch: int
-    p50_ms: float
-    p95_ms: float
-
-    @property
-    def images_per_s(self) -> float:
-        return self.batch * 1e3 / self.p50_ms
-
-    def gflops(self) -> float:
-        return 2 * self.mult_adds * self.batch / (self.p50_ms * 1e-3) / 1e9
+    ours: bool = False
+    detection: bool = False
 
 
-def gemm_peak_gflops(threads: int, n: int = 2048, runs: int = 10) -> float:
-    """Best fp32 GFLOP/s of an n × n × n ``torch.mm`` on ``threads`` threads (the machine's practical peak)."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+def _torchvision(name: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        import torchvision.models as tvm
+        from torchvision.models import detection
+
+        if name.startswith("ssdlite"):
+            return SSDLiteHeads(getattr(detection, name)(weights=None, weights_backbone=None))
+        return getattr(tvm, name)(weights=None)
+
+    return build
 
 
-def build_runtimes(model: nn.Module, res: int, threads: int, which: tuple[str, ...], tmp: Path) -> dict[str, Runtime]:
-    model = model.eval()
-    out: dict[str, Runtime] = {}
-    if "eager" in which:
-        out["eager"] = TorchRuntime(model, threads=threads)
-    if "channels_last" in which:
-        import copy
+def _ssd_mobilenet_v1() -> nn.Module:
+    from tasks.detection.model import ssd_mobilenet_v1
 
-        out["channels_last"] = TorchRuntime(copy.deepcopy(model), threads=threads, channels_last=True)
-    if "ort_fp32" in which or "ort_int8" in which:
-        fp32 = to_onnx_model(model, torch.zeros(1, 3, res, res)).SerializeToString()
-        if "ort_fp32" in which:
-            out["ort_fp32"] = OnnxRuntime(fp32, threads=threads)
-        if "ort_int8" in which:
-            rng = np.random.default_rng(0)
-            cal = [rng.standard_normal((4, 3, res, res), dtype=np.float32) for _ in range(2)]
-            path = tmp / "int8.onnx"
+    return SSDHeads(ssd_mobilenet_v1(alpha=1.0, resolution=300))
+
+
+#: the models beside our α × ρ grid, by ``--peers`` name (the detection pair last)
+PEERS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec("mobilenet_v2", _torchvision("mobilenet_v2"), 224),
+    ModelSpec("mobilenet_v3_large", _torchvision("mobilenet_v3_large"), 224),
+    ModelSpec("mobilenet_v3_small", _torchvision("mobilenet_v3_small"), 224),
+    ModelSpec("ssd_mobilenet_v1", _ssd_mobilenet_v1, 300, ours=True, detection=True),
+    ModelSpec("ssdlite320_mobilenet_v3_large", _torchvision("ssdlite320_mobilenet_v3_large"), 320, detection=True),
+)}
+
+
+def backbone_specs(alphas: list[float], resolutions: list[int]) -> list[ModelSpec]:
+    return [ModelSpec(f"mobilenet_v1_{a}_{r}", (lambda a=a, r=r: mobilenet_v1(alpha=a, resolution=r)), r, ours=True)
+            for a, r in itertools.product(alphas, resolutions)]
+
+
+class CellError(Exception):
+    """Why a cell could not be produced (the message goes into the table as is)."""
+
+
+def _error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+
+
+def int8_graph_summary(path: Path) -> str:
+    """What ONNX Runtime runs in int8 after fusing the QDQ graph: quantized vs float convs/GEMMs, and the
+    float ops left between quantize/dequantize pairs (e.g. v3's HardSigmoid)."""
+    import onnx
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED  # QDQ fusions, no NCHWc
+    so.log_severity_level = 3
+    with tempfile.TemporaryDirectory() as tmp:
+        so.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        ops = Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+    int8 = sum(v for k, v in ops.items() if k in ("QLinearConv", "ConvInteger", "QGemm", "QLinearMatMul", "MatMulInteger"))
+    fp32 = sum(v for k, v in ops.items() if k in ("Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm"))
+    plumbing = {"QuantizeLinear", "DequantizeLinear", "Transpose", "Reshape", "Flatten", "Concat", "Squeeze",
+                "Unsqueeze", "Shape", "Gather", "Slice", "Cast"}  # layout and shape arithmetic, no float math
+    left = [f"{k} ×{v}" for k, v in sorted(ops.items()) if k not in plumbing and not k.startswith("Q") and k not in (
+        "Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "ConvInteger", "MatMulInteger")]
+    return (f"{int8}/{int8 + fp32} convs/GEMMs int8; {ops['QuantizeLinear']} quantize + "
+            f"{ops['DequantizeLinear']} dequantize nodes" + (f"; float ops between them: {', '.join(left)}" if left else ""))
+
+
+def build_runtimes(model: nn.Module, res: int, threads: int, which: list[str], tmp: Path,
+                   notes: dict[str, str]) -> dict[str, Runtime | BaseException]:
+    """Each requested runtime, or the exception that kept it from being built (a cell then says why)."""
+    out: dict[str, Runtime | BaseException] = {}
+    onnx_bytes: bytes | BaseException | None = None
+
+    def fp32_onnx() -> bytes:
+        nonlocal onnx_bytes
+        if onnx_bytes is None:
+            try:
+                onnx_bytes = to_onnx_model(model, torch.zeros(1, 3, res, res)).SerializeToString()
+            except Exception as e:  # noqa: BLE001 - reported in the table
+                onnx_bytes = CellError(f"ONNX export failed: {_error(e)}")
+        if isinstance(onnx_bytes, BaseException):
+            raise onnx_bytes
+        return onnx_bytes
+
+    def int8() -> Runtime:
+        rng = np.random.default_rng(0)
+        cal = [rng.standard_normal((4, 3, res, res), dtype=np.float32) for _ in range(2)]
+        path, fp32 = tmp / "int8.onnx", fp32_onnx()
+        try:
             quantize_onnx(fp32, path, cal)
-            out["ort_int8"] = OnnxRuntime(path, threads=threads)
+        except Exception as e:  # noqa: BLE001
+            raise CellError(f"int8 quantization failed: {_error(e)}") from e
+        session = OnnxRuntime(path, threads=threads)
+        try:
+            notes["int8 graph"] = int8_graph_summary(path)
+        except Exception as e:  # noqa: BLE001 - the cell still runs; only its description is missing
+            notes["int8 graph"] = f"graph summary unavailable ({_error(e)})"
+        return session
+
+    builders: dict[str, Callable[[], Runtime]] = {
+        "eager": lambda: TorchRuntime(model, threads=threads),
+        "channels_last": lambda: TorchRuntime(copy.deepcopy(model), threads=threads, channels_last=True),
+        "ort_fp32": lambda: OnnxRuntime(fp32_onnx(), threads=threads),
+        "ort_int8": int8,
+    }
+    for name in which:
+        try:
+            out[name] = builders[name]()
+        except Exception as e:  # noqa: BLE001 - a cell that cannot be produced is reported, not fatal
+            out[name] = e
     return out
 
 
-def time_interleaved(runtimes: dict[str, Runtime], x: np.ndarray, *, runs: int, warmup: int, block: int,
-                     pause: float = 0.02) -> dict[str, list[float]]:
-    """Round-robin blocks of ``block`` timed runs per runtime until each has ``runs`` timings (ms)."""
-    for rt in runtimes.values():
-        for _ in range(warmup):
-            rt.run(x)
-    times: dict[str, list[float]] = {k: [] for k in runtimes}
-    while any(len(v) < runs for v in times.values()):
-        for name, rt in runtimes.items():
-            n = min(block, runs - len(times[name]))
+def time_interleaved(runtimes: dict[str, Runtime], x: np.ndarray, *, warmup: int, min_runs: int, max_runs: int,
+                     cell_seconds: float, block: int, pause: float = 0.02) -> dict[str, list[float] | BaseException]:
+    """Round-robin blocks of ``block`` timed runs per runtime; each runtime gets enough runs for about
+    ``cell_seconds`` (between ``min_runs`` and ``max_runs``, judged from its fastest warm-up run)."""
+    target: dict[str, int] = {}
+    times: dict[str, list[float] | BaseException] = {}
+    for name, rt in runtimes.items():
+        try:
+            fastest = float("inf")
+            for _ in range(max(warmup, 1)):
+                t0 = time.perf_counter()
+                rt.run(x)
+                fastest = min(fastest, time.perf_counter() - t0)
+        except Exception as e:  # noqa: BLE001 - e.g. a session that loads but cannot run this batch
+            times[name] = CellError(f"run failed: {_error(e)}")
+            continue
+        target[name] = int(np.clip(cell_seconds / fastest, min_runs, max_runs))
+        times[name] = []
+    while any(len(times[k]) < n for k, n in target.items()):
+        for name, n_target in target.items():
+            n = min(block, n_target - len(times[name]))
             if n <= 0:
                 continue
             time.sleep(pause)  # let the previous runtime's worker threads go idle
+            rt = runtimes[name]
             rt.run(x)
             for _ in range(n):
                 t0 = time.perf_counter()
@@ -141,108 +221,102 @@ def time_interleaved(runtimes: dict[str, Runtime], x: np.ndarray, *, runs: int, 
     return times
 
 
-def bench_model(name: str, model: nn.Module, res: int, args: argparse.Namespace, tmp: Path) -> list[Result]:
-    mult_adds = count_cost(model.eval(), res).mult_adds
-    runtimes = build_runtimes(model, res, args.threads, tuple(args.runtimes), tmp)
-    results = []
+def bench_model(spec: ModelSpec, args: argparse.Namespace, tmp: Path, bar: tqdm) -> tuple[list[Cell], dict[str, str]]:
+    """Every runtime × batch cell of one model, plus notes (the int8 graph) for the report."""
+    bar.set_postfix_str(f"{spec.name}: build")
+    torch.manual_seed(0)
+    model = spec.build().eval()
+    mult_adds = count_cost(model, spec.resolution).mult_adds
+    notes: dict[str, str] = {}
+    built = build_runtimes(model, spec.resolution, args.threads, args.runtimes, tmp, notes)
+    bar.update()
+    ready = {k: v for k, v in built.items() if not isinstance(v, BaseException)}
+    cells = []
     for batch in args.batches:
-        x = np.random.default_rng(1).standard_normal((batch, 3, res, res), dtype=np.float32)
-        times = time_interleaved(runtimes, x, runs=args.runs, warmup=args.warmup, block=args.block)
-        for rt, t in times.items():
-            results.append(Result(name, res, mult_adds, rt, batch, float(np.median(t)), float(np.percentile(t, 95))))
-    return results
+        bar.set_postfix_str(f"{spec.name}: batch {batch}")
+        x = np.random.default_rng(1).standard_normal((batch, 3, spec.resolution, spec.resolution), dtype=np.float32)
+        times = time_interleaved(ready, x, warmup=args.warmup, min_runs=args.min_runs, max_runs=args.max_runs,
+                                 cell_seconds=args.cell_seconds, block=args.block) if ready else {}
+        for rt in args.runtimes:
+            got = built[rt] if isinstance(built[rt], BaseException) else times[rt]
+            cell = Cell(spec.name, spec.resolution, mult_adds, rt, batch, spec.ours, spec.detection)
+            if isinstance(got, BaseException):
+                cell.error = str(got) if isinstance(got, CellError) else _error(got)
+            else:
+                cell.times_ms = got
+            cells.append(cell)
+        bar.update()
+    return cells, notes
 
 
-def markdown(results: list[Result], args: argparse.Namespace, peak: float, header: str) -> str:
-    lines = [header, "",
-             "| model | ρ | Mult-Adds (M) | runtime | batch | p50 (ms) | p95 (ms) | images/s | GFLOP/s | % of peak | × eager |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    eager = {(r.model, r.batch): r.p50_ms for r in results if r.runtime == "eager"}
-    for r in results:
-        base = eager.get((r.model, r.batch))
-        lines.append(f"| {r.model} | {r.resolution} | {r.mult_adds / 1e6:.0f} | {r.runtime} | {r.batch} | "
-                     f"{r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.images_per_s:.0f} | {r.gflops():.1f} | "
-                     f"{100 * r.gflops() / peak:.0f} % | {base / r.p50_ms if base else float('nan'):.2f} |")
-    return "\n".join(lines) + "\n"
+#: what ``--quick`` changes (anything given explicitly on the command line wins)
+QUICK = dict(alphas=[0.25], resolutions=[128], peers=["mobilenet_v3_small"], min_runs=3, max_runs=10,
+             cell_seconds=0.2, warmup=1, block=3, peak_gemm=1024, peak_conv=[1, 256, 28], peak_runs=4,
+             out="benchmarks/results/runtime_peers_quick.md", plot="benchmarks/results/runtime_peers_quick.png")
+FULL = dict(alphas=list(ALPHAS), resolutions=list(RESOLUTIONS), peers=list(PEERS), min_runs=20, max_runs=200,
+            cell_seconds=1.5, warmup=3, block=5, peak_gemm=2048, peak_conv=[8, 512, 28], peak_runs=8,
+            out="benchmarks/results/runtime_peers.md", plot="benchmarks/results/runtime_peers.png")
 
 
-def plot(results: list[Result], path: Path, peak: float, threads: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    batches = sorted({r.batch for r in results})
-    fig, axes = plt.subplots(1, len(batches), figsize=(7 * len(batches), 5.5), squeeze=False)
-    colours = dict(zip(RUNTIMES, ("tab:red", "tab:orange", "tab:blue", "tab:green")))
-    for ax, batch in zip(axes[0], batches):
-        for rt in RUNTIMES:
-            ours = sorted((r for r in results if r.runtime == rt and r.batch == batch and r.model.startswith("mobilenet_v1")),
-                          key=lambda r: r.mult_adds)
-            peers = [r for r in results if r.runtime == rt and r.batch == batch and not r.model.startswith("mobilenet_v1")]
-            if ours:
-                ax.plot([r.mult_adds / 1e6 for r in ours], [r.p50_ms for r in ours], "o-", color=colours[rt],
-                        label=f"MobileNetV1 α×ρ, {rt}", alpha=0.8)
-            if peers:
-                ax.scatter([r.mult_adds / 1e6 for r in peers], [r.p50_ms for r in peers], marker="s",
-                           color=colours[rt], edgecolor="black", label=f"peers, {rt}")
-                for r in peers:
-                    ax.annotate(r.model.replace("mobilenet_", "mnv").replace("_large", "L").replace("_small", "S"),
-                                (r.mult_adds / 1e6, r.p50_ms), fontsize=6, xytext=(3, -8), textcoords="offset points")
-        ma = np.logspace(np.log10(5), np.log10(1500), 50)
-        ax.plot(ma, 2 * ma * 1e6 * batch / (peak * 1e9) * 1e3, "k--", lw=1, label=f"fp32 GEMM peak ({peak:.0f} GFLOP/s)")
-        ax.set(xscale="log", yscale="log", xlabel="Mult-Adds per image (millions)", ylabel="latency p50 (ms)",
-               title=f"batch {batch}, {threads} CPU threads")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--alphas", nargs="+", type=float, default=list(ALPHAS))
-    p.add_argument("--resolutions", nargs="+", type=int, default=list(RESOLUTIONS))
-    p.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="defaults (full run): " + ", ".join(f"{k}={v}" for k, v in FULL.items()))
+    p.add_argument("--quick", action="store_true", help=f"smoke run: {', '.join(f'{k}={v}' for k, v in QUICK.items())}")
+    p.add_argument("--alphas", nargs="+", type=float)
+    p.add_argument("--resolutions", nargs="+", type=int)
+    p.add_argument("--peers", nargs="*", choices=list(PEERS), help="models beside the α × ρ grid (default: all)")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES)
     p.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=30, help="timed runs per model × runtime × batch")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--block", type=int, default=5, help="consecutive runs of one runtime before switching")
-    p.add_argument("--note", default="", help="a line added under the table header (e.g. 'under load')")
-    p.add_argument("--out", default="benchmarks/results/runtime_peers.md")
-    p.add_argument("--plot", default="benchmarks/results/runtime_peers.png")
+    p.add_argument("--runs", type=int, help="exactly this many timed runs per cell (sets --min-runs and --max-runs)")
+    p.add_argument("--min-runs", type=int)
+    p.add_argument("--max-runs", type=int)
+    p.add_argument("--cell-seconds", type=float, help="timed seconds to aim for per cell")
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--block", type=int, help="consecutive runs of one runtime before switching")
+    p.add_argument("--peak-gemm", type=int, help="n of the n³ GEMM peak measurements")
+    p.add_argument("--peak-conv", nargs=3, type=int, metavar=("BATCH", "CHANNELS", "SIZE"),
+                   help="shape of the 1×1 conv peak measurements")
+    p.add_argument("--peak-runs", type=int)
+    p.add_argument("--note", default="", help="a line added under the title (e.g. 'measured under load')")
+    p.add_argument("--out")
+    p.add_argument("--plot", help="PNG path; '' for none")
     args = p.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--note" in given:  # the note is printed on its own
+        del given[given.index("--note"):given.index("--note") + 2]
+    args.command = shlex.join(["python", "-m", "benchmarks.runtime_peers"] + given)
+    if args.runs is not None:
+        args.min_runs = args.max_runs = args.runs
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if min(args.batches) < 1 or args.threads < 1 or args.min_runs < 1 or args.max_runs < args.min_runs:
+        p.error("batches, --threads and --min-runs must be >= 1, and --max-runs >= --min-runs")
+    return args
 
-    torch.manual_seed(0)
-    peak = gemm_peak_gflops(args.threads)
-    jobs: list[tuple[str, Callable[[], nn.Module], int]] = [
-        (f"mobilenet_v1_{a:g}_{r}", (lambda a=a, r=r: mobilenet_v1(alpha=a, resolution=r)), r)
-        for a, r in itertools.product(args.alphas, args.resolutions)
-    ] + [(name, PEERS[name][0], PEERS[name][1]) for name in args.peers]
-    results: list[Result] = []
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     t_start = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, build, res in tqdm(jobs, desc="runtime_peers", unit="model", file=sys.stderr):
-            results += bench_model(name, build(), res, args, Path(tmp))
-    import onnxruntime
-
-    header = (f"Latency by runtime: {args.threads} threads, median / p95 of {args.runs} runs (after {args.warmup} warm-up), "
-              f"runtimes interleaved in blocks of {args.block}; random-init weights. fp32 GEMM peak (torch.mm 2048³): "
-              f"**{peak:.0f} GFLOP/s**. torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
-              f"{platform.machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-              f"{time.time() - t_start:.0f} s. `× eager` = eager p50 / this p50 (same model, batch, run).")
-    if args.note:
-        header += f"\n\n{args.note}"
-    md = markdown(results, args, peak, header)
+    specs = backbone_specs(args.alphas, args.resolutions) + [PEERS[name] for name in args.peers]
+    cells: list[Cell] = []
+    notes: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory() as tmp, tqdm(total=1 + len(specs) * (1 + len(args.batches)), unit="step",
+                                                    desc="runtime_peers", file=sys.stderr) as bar:
+        bar.set_postfix_str("GEMM peaks")
+        peaks = measure_peaks(args.threads, gemm=args.peak_gemm, conv=tuple(args.peak_conv), runs=args.peak_runs)
+        bar.update()
+        for spec in specs:
+            got, notes[spec.name] = bench_model(spec, args, Path(tmp), bar)
+            cells += got
+    md = markdown(cells, peaks, notes, args, wall_s=time.time() - t_start)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md)
     print(md)
     if args.plot:
-        plot(results, Path(args.plot), peak, args.threads)
+        plot(cells, peaks, Path(args.plot), args.threads)
     print(f"written to {out}" + (f" and {args.plot}" if args.plot else ""), file=sys.stderr)
 
 
