@@ -13,7 +13,7 @@ from tasks.base import get_task
 from tasks.data.images import load_rgb
 
 from .export import ExportReport, check_export, dumps_metadata, export_onnx, export_torchscript
-from .predict import META_LABELS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
+from .predict import META_LABELS, META_MODEL_KWARGS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
 from .quantize import quantize_onnx
 from .session import OnnxRuntime
 
@@ -78,10 +78,12 @@ def export_weights(
     files = expand_images(check_images) if check_images else default_check_images()
     x = preprocess_files(task_obj, spec, files)
     out = Path(out)
+    model = task_obj.network(model)  # what a runtime runs: image batch in, plain tensors out
     if fmt == "torchscript":
         return export_torchscript(model, out, x)
     meta = dumps_metadata(**{META_TASK: loaded.task, META_WEIGHTS: str(weights),
-                             META_PREPROCESS: json.dumps(spec.to_dict()), META_LABELS: loaded.labels})
+                             META_PREPROCESS: json.dumps(spec.to_dict()), META_LABELS: loaded.labels,
+                             META_MODEL_KWARGS: loaded.model_kwargs})
     if not int8:
         return export_onnx(model, out, x, metadata=meta)
     fp32_path = out.with_name(out.stem + ".fp32.onnx")
