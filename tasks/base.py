@@ -30,6 +30,10 @@ class Task(ABC):
     primary_metric: str = ""
     #: registry tasks whose weights ``load_pretrained`` accepts (dogs also reads ImageNet classifiers)
     weights_tasks: tuple[str, ...] = ()
+    #: folders under the shared data (``../shared``) whose real photos ``mnet export`` checks the exported
+    #: model on, and calibrates int8 on, unless told otherwise
+    check_images: tuple[str, ...] = ("data", "samples")
+    calibration_images: tuple[str, ...] = ("data", "imagenet", "val")
 
     @abstractmethod
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
@@ -49,6 +53,15 @@ class Task(ABC):
         (N, 3, H, W) in, plain tensors out, no decode/NMS or data-dependent control flow.
         Default: the model itself."""
         return model
+
+    def export_network(self, model: nn.Module, *, with_postprocess: bool = False) -> nn.Module:
+        """What ``mnet export`` writes: :meth:`network`, or with ``with_postprocess`` the network plus the
+        task's postprocessing as graph ops (tasks that support it; a module with ``dynamic_batch = False``
+        is exported and checked at batch 1)."""
+        if with_postprocess:
+            raise ValueError(f"task {self.name!r} has no postprocessing to put inside the graph "
+                             f"(its network's outputs are final)")
+        return self.network(model)
 
     def with_network(self, model: nn.Module, network: Callable[..., Any]) -> Callable[..., Any]:
         """``model`` (eval mode, same call signature and outputs as ``model(x, ...)``) with its

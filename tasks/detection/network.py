@@ -39,6 +39,9 @@ class SSDWithNMS(nn.Module):
     ``labels`` (K,) 1-based, best first, with the model's NMS settings fixed in the graph. Batch 1:
     the number of detections differs per image (TFLite's detection post-process is batch 1 too)."""
 
+    #: exported and checked at batch 1 (``Task.export_network``)
+    dynamic_batch = False
+
     def __init__(self, ssd: SSD) -> None:
         super().__init__()
         self.network = SSDNetwork(ssd)

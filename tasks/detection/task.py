@@ -26,7 +26,7 @@ from .data import CocoDetection, collate, collate_targets
 from .loss import LossConfig
 from .metrics import coco_eval, to_coco_results, write_results
 from .model import SSD, SSDConfig
-from .network import SSDNetwork, SSDOnRuntime, detections
+from .network import SSDNetwork, SSDOnRuntime, SSDWithNMS, detections
 from .postprocess import PostprocessConfig
 from .predict import eval_transform
 from .transforms import EvalTransform, TrainTransform
@@ -82,6 +82,8 @@ class DetectionTask(Task):
     primary_metric = "AP"
     weights_tasks = ('detection',)
     description = "COCO object detection, SSD on MobileNetV1 (COCO bbox mAP)"
+    check_images = ("data", "coco", "val2017")
+    calibration_images = ("data", "coco", "train2017")
 
     def build_model(self, *, alpha: float, resolution: int = 300, num_classes: int = 90, **kwargs: Any) -> SSD:
         return SSD(make_config(alpha=alpha, resolution=resolution, num_classes=num_classes, **kwargs))
@@ -98,6 +100,11 @@ class DetectionTask(Task):
     def network(self, model: nn.Module) -> nn.Module:
         """SSD up to decoded boxes and scores (see :mod:`tasks.detection.network`); NMS stays outside."""
         return SSDNetwork(model)
+
+    def export_network(self, model: nn.Module, *, with_postprocess: bool = False) -> nn.Module:
+        """The network, or with ``with_postprocess`` a batch-1 graph that ends in the model's NMS
+        (ONNX ``NonMaxSuppression``; :class:`~tasks.detection.network.SSDWithNMS`)."""
+        return SSDWithNMS(model) if with_postprocess else self.network(model)
 
     def with_network(self, model: nn.Module, network: Callable[..., Any]) -> SSDOnRuntime:
         return SSDOnRuntime(model, network)
