@@ -43,7 +43,8 @@ def test_every_task_network_exports_and_matches_pytorch(name):
 
 
 @pytest.fixture(scope="module")
-def ssd(tmp_path_factory):
+def ssd():
+    """The TFLite SSD 0.75-300, converted from ../shared into the weights cache (later tests name it)."""
     from conftest import shared_path
     from weights import build_pretrained
 
@@ -105,6 +106,17 @@ def test_exported_ssd_with_and_without_nms_predict_like_pytorch(ssd, shared, tmp
         assert all(isinstance(d["label"], str) and not d["label"].isdigit() for d in dets)  # names from metadata
         # predict's own resize (not the eval transform) moves boxes by a pixel or so at most
         np.testing.assert_allclose([d["box"] for d in dets], ref["boxes"].numpy(), atol=3.0)
+    # a file without its model build (older exports) or with a wrong one: refused, naming the file
+    proto = onnx.load(str(raw))
+    for value, message in ((None, "needs its model config"), ('{"alpha": 0.75, "bogus": 1}', "unknown SSD option")):
+        kept = [(p.key, p.value) for p in proto.metadata_props if p.key != "mnet.model_kwargs"]
+        del proto.metadata_props[:]
+        for k, v in kept + ([("mnet.model_kwargs", value)] if value else []):
+            proto.metadata_props.add(key=k, value=v)
+        bad = tmp_path / "bad.onnx"
+        onnx.save(proto, str(bad))
+        with pytest.raises(ValueError, match=f"bad.onnx: .*{message}"):
+            load_for_inference(str(bad))
     # the file for another task: refused, naming the file and both tasks
     for cmd in (["eval", "classification", "--weights", str(raw), "--data", str(shared("data", "samples"))],
                 ["predict", "face_attributes", str(photos[0]), "--weights", str(raw)]):
@@ -158,3 +170,18 @@ def test_eval_face_attributes_in_onnxruntime_matches_torch(shared, tmp_path, cap
     t, o = reports["torch"], reports["onnxruntime"]
     assert t["runtime"].startswith("torch") and o["runtime"].startswith("onnxruntime") and t["n"] == o["n"] == 16
     assert o["mean_ap"] == pytest.approx(t["mean_ap"], abs=1e-6) and o["mean_accuracy"] == pytest.approx(t["mean_accuracy"])
+
+
+def test_detection_int8_export_keeps_coco_ap(ssd, shared, tmp_path, capsys):
+    """``mnet export --int8`` for SSD, calibrated on COCO train2017: AP on a val2017 slice near fp32's
+    (``ssd`` converts the weights into the cache first)."""
+    coco = shared("data", "coco")
+    out = tmp_path / "ssd_int8.onnx"
+    assert main(["export", "--weights", SSD_WEIGHTS, "--int8", "--out", str(out), "--calibration-count", "32",
+                 "--calibration-images", str(coco / "train2017"), "--check-images", *map(str, coco_images(shared))]) == 0
+    assert "onnx int8 written" in capsys.readouterr().out
+    aps = {}
+    for w in (SSD_WEIGHTS, str(out)):
+        assert main(["eval", "detection", "--weights", w, "--data", str(coco), "--limit", "32", "--format", "json"]) == 0
+        aps[w] = json.loads(capsys.readouterr().out)["AP"]
+    assert aps[str(out)] > aps[SSD_WEIGHTS] - 0.03, aps

@@ -117,6 +117,17 @@ class Loaded:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def _skeleton(task: Task, kwargs_json: str | None, source: str) -> Any:
+    """An untrained model of the build an exported file records (``mnet.model_kwargs``): the config that
+    ``Task.with_network`` and ``Task.postprocess_options`` read (e.g. SSD's NMS settings); None if unrecorded."""
+    if kwargs_json is None:
+        return None
+    try:
+        return task.build_model(**json.loads(kwargs_json)).eval()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{source}: its recorded model build {kwargs_json[:200]} is not a {task.name} model: {e}") from e
+
+
 def load_for_inference(weights: str | None, *, task: str | None = None, runtime: str = "auto",
                        threads: int | None = None) -> Loaded:
     """Weights name / ``.safetensors`` (built in PyTorch, run in ``runtime``), or an exported ``.onnx`` /
@@ -137,10 +148,12 @@ def load_for_inference(weights: str | None, *, task: str | None = None, runtime:
         labels = json.loads(meta[META_LABELS]) if META_LABELS in meta else None
         spec = Preprocess.from_dict(json.loads(meta[META_PREPROCESS]))
         task_obj = get_task(saved_task or task)
-        # an untrained model of the same build (no weights): the config that with_network/postprocess read
-        skeleton = task_obj.build_model(**json.loads(meta[META_MODEL_KWARGS])).eval() if META_MODEL_KWARGS in meta else None
-        return Loaded(rt, task_obj.name, spec, labels, weights, task_obj.with_network(skeleton, rt),
-                      task_obj.postprocess_options(skeleton))
+        skeleton = _skeleton(task_obj, meta.get(META_MODEL_KWARGS), weights)
+        try:
+            model = task_obj.with_network(skeleton, rt)
+        except ValueError as e:
+            raise ValueError(f"{weights}: {e}") from e
+        return Loaded(rt, task_obj.name, spec, labels, weights, model, task_obj.postprocess_options(skeleton))
     if weights:
         model, w = build_pretrained(weights)
         if task and w.task != task:
