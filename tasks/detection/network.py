@@ -9,7 +9,7 @@ ONNX ``NonMaxSuppression`` inside the graph (:class:`SSDWithNMS`).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -79,8 +79,10 @@ class SSDOnRuntime(WithNetwork):
         session = getattr(network, "session", None)  # an ONNX file exported --with-postprocess
         self.nms_in_graph = session is not None and len(session.get_outputs()) == N_NMS_OUTPUTS
 
-    def __call__(self, x: torch.Tensor, image_sizes: list[tuple[int, int]] | None = None,
-                 **_: Any) -> list[dict[str, torch.Tensor]]:
+    def __call__(self, x: torch.Tensor, targets: None = None,
+                 image_sizes: list[tuple[int, int]] | None = None) -> list[dict[str, torch.Tensor]]:
+        if targets is not None:
+            raise ValueError("an SSD on a runtime only infers; train the PyTorch model for losses")
         sizes = image_sizes or [tuple(x.shape[-2:])] * x.shape[0]
         if self.nms_in_graph:  # a batch-1 graph: one image at a time
             return [d for i in range(len(x)) for d in detections(self.network(x[i:i + 1]), self.config.postprocess,

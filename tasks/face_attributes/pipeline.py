@@ -85,8 +85,7 @@ class FacePipeline:
         from tasks.runtime import task_runtime
         from weights import build_pretrained
 
-        from ..base import get_task
-        from . import task as _registers  # noqa: F401  (the face_attributes task)
+        from ..base import get_task  # (importing the tasks package registered every task)
 
         if detector not in FACE_DETECTORS:
             raise ValueError(f"unknown face detector {detector!r}; known: {', '.join(FACE_DETECTORS)}")
