@@ -5,7 +5,9 @@ box coder (scales 10, 10, 5, 5) and the score function (softmax/sigmoid) become 
 elementwise ops inside the graph (~1,917 × 95 values at 300 px: microseconds), so an exported file
 needs no anchors or coder settings beside it, and what is left outside is NMS alone — the same
 :func:`~tasks.detection.postprocess.select_one` that PyTorch runs, or, with ``--with-postprocess``,
-ONNX ``NonMaxSuppression`` inside the graph (:class:`SSDWithNMS`).
+ONNX ``NonMaxSuppression`` inside the graph (:class:`SSDWithNMS`). The cost: ``--int8`` quantizes the
+decode with the convolutions; on COCO val2017 that ended 0.5 AP below fp32 (docs/deploy.md), within
+what int8 loses anyway, so the simpler file wins.
 """
 from __future__ import annotations
 
