@@ -30,8 +30,10 @@ class Task(ABC):
     primary_metric: str = ""
     #: registry tasks whose weights ``load_pretrained`` accepts (dogs also reads ImageNet classifiers)
     weights_tasks: tuple[str, ...] = ()
-    #: the model maps an image batch to plain tensors (no decode/NMS inside), so ONNX Runtime can run it
-    exportable: bool = False
+    #: folders under the shared data (``../shared``) whose real photos ``mnet export`` checks the exported
+    #: model on, and calibrates int8 on, unless told otherwise
+    check_images: tuple[str, ...] = ("data", "samples")
+    calibration_images: tuple[str, ...] = ("data", "imagenet", "val")
 
     @abstractmethod
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
@@ -44,6 +46,27 @@ class Task(ABC):
     def inference_fn(self, model: nn.Module) -> Callable[[torch.Tensor], object]:
         """What one timed inference runs: the model plus any postprocessing (decode, NMS)."""
         return model
+
+    # -- the runnable network: what ``mnet export`` writes and a runtime (tasks/runtime) runs ---------
+    def network(self, model: nn.Module) -> nn.Module:
+        """The part of ``model`` that a runtime runs and ``mnet export`` writes: an image batch
+        (N, 3, H, W) in, plain tensors out, no decode/NMS or data-dependent control flow.
+        Default: the model itself."""
+        return model
+
+    def export_network(self, model: nn.Module, *, with_postprocess: bool = False) -> nn.Module:
+        """What ``mnet export`` writes: :meth:`network`, or with ``with_postprocess`` the network plus the
+        task's postprocessing as graph ops (tasks that support it; a module with ``dynamic_batch = False``
+        is exported and checked at batch 1)."""
+        if with_postprocess:
+            raise ValueError(f"task {self.name!r} has no postprocessing to put inside the graph "
+                             f"(its network's outputs are final)")
+        return self.network(model)
+
+    def with_network(self, model: nn.Module, network: Callable[..., Any]) -> Callable[..., Any]:
+        """``model`` (eval mode, same call signature and outputs as ``model(x, ...)``) with its
+        :meth:`network` part replaced by ``network`` (a ``tasks.runtime.Runtime``). Default: ``network``."""
+        return network
 
     def evaluate(
         self,
@@ -86,11 +109,19 @@ class Task(ABC):
         to_array = getattr(spec, "to_array", None)  # weights.Preprocess: the numpy path, no torch
         return to_array(image) if to_array is not None else np.asarray(spec(image), dtype=np.float32)
 
-    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
-                    image_sizes: Sequence[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
-        """Batch outputs (numpy arrays in the model's output structure) → one JSON-ready dict per image.
+    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
+        """Keywords that :meth:`postprocess` needs from the model beyond its outputs (e.g. detection's
+        NMS settings); ``model`` is the PyTorch model, or an untrained one of the same build for an
+        exported file (None when the file records no build). Default: none."""
+        return {}
 
-        ``image_sizes`` are the original (width, height), for tasks that map boxes back. The default
+    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
+                    image_sizes: Sequence[tuple[int, int]] | None = None, **options: Any) -> list[dict[str, Any]]:
+        """Batch outputs of :meth:`network` (numpy arrays in its output structure) → one JSON-ready dict
+        per image.
+
+        ``image_sizes`` are the original (width, height), for tasks that map boxes back; ``options``
+        come from :meth:`postprocess_options`. The default
         is classification's: softmax over (N, C) logits → ``{"top_k": [{"index", "label", "prob"}, ...]}``.
         """
         logits = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs, dtype=np.float64)

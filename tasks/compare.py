@@ -52,7 +52,7 @@ def compare(
 
     ``runtime`` ("torch", "onnxruntime", or "auto" = the fastest that works) runs the model for the
     latency; the task's own postprocessing (``inference_fn``) is timed with it."""
-    from .runtime import make_runtime
+    from .runtime import task_runtime
 
     names = list(tasks) if tasks else list(TASKS)
     task_objs = [get_task(n) for n in names]
@@ -70,7 +70,7 @@ def compare(
         used = runtime
         if measure:
             try:
-                rt = make_runtime(model, runtime if task.exportable else "torch", resolution=res, threads=threads)
+                rt = task_runtime(task, model, runtime, resolution=res, threads=threads)
             except ValueError as e:
                 raise ValueError(f"task {task.name!r} at {alpha:g}-{res}: {e}") from e
             used = rt.name

@@ -65,10 +65,8 @@ def test_compare_runs_every_task_in_onnxruntime():
     rows = compare(None, (0.25,), (128,), warmup=1, runs=2, threads=1, progress=False, runtime="onnxruntime")
     assert {r.task for r in rows} == set(TASKS)
     assert all(r.latency_ms_p50 > 0 for r in rows)
-    # exportable tasks run in ONNX Runtime; the others (decode/NMS inside the model) stay in PyTorch
-    assert {r.task: r.runtime for r in rows} == {
-        name: "onnxruntime" if task.exportable else "torch" for name, task in TASKS.items()}
-    assert TASKS["classification"].exportable
+    # every task's network (Task.network) runs in ONNX Runtime; decode/NMS (detection) follow it
+    assert {r.task: r.runtime for r in rows} == dict.fromkeys(TASKS, "onnxruntime")
 
 
 def test_unexportable_model_error_names_it():

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tasks import get_task
-    from tasks.runtime import make_runtime
+    from tasks.runtime import task_runtime
     from tasks.runtime.predict import load_for_inference
 
     task = get_task(args.task)
@@ -46,16 +46,11 @@ def run(args: argparse.Namespace) -> int:
         validate_resolution(args.resolution)
     if Path(args.weights).suffix in (".onnx", ".pt", ".ts"):  # an exported model: its own runtime and recipe
         m = load_for_inference(args.weights, task=task.name, runtime=args.runtime, threads=args.threads)
-        model, preprocess, meta, name = m.runtime, m.preprocess, {}, args.weights
+        model, preprocess, meta, name = m.model, m.preprocess, {}, args.weights
     else:
         torch_model, w = task.load_pretrained(args.weights, source=args.source)
         preprocess = w.preprocess if args.resolution is None else replace(w.preprocess, resolution=args.resolution)
-        if task.exportable:
-            model = make_runtime(torch_model, args.runtime, resolution=preprocess.resolution, threads=args.threads)
-        else:  # decode/NMS inside the model: the task evaluates the PyTorch model itself
-            if args.runtime == "onnxruntime":
-                raise UserError(f"task {task.name!r} runs in PyTorch only (--runtime torch or auto)")
-            model = torch_model
+        model = task_runtime(task, torch_model, args.runtime, resolution=preprocess.resolution, threads=args.threads)
         meta, name = w.meta, w.meta.get("entry", str(w.path))
     extra = {"limit": args.limit} if args.limit is not None else {}
     result = task.evaluate(model, args.data, split=args.split, batch_size=args.batch_size, num_workers=args.workers,

@@ -23,9 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _text(result: dict) -> str:
     lines = [result["image"]]
-    for item in result.get("top_k", []):
+    for item in result.get("top_k", []) + result.get("attributes", []):  # classes / multi-label attributes
         lines.append(f"  {item['prob']:7.2%}  {item['label']}")
-    extra = {k: v for k, v in result.items() if k not in ("image", "top_k")}
+    for det in result.get("detections", []):
+        lines.append(f"  {det['score']:7.2%}  {det['label']:<16} box {[round(v) for v in det['box']]}")
+    extra = {k: v for k, v in result.items() if k not in ("image", "top_k", "attributes", "detections")}
     if extra:
         lines.append("  " + json.dumps(extra))
     return "\n".join(lines)

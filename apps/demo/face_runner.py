@@ -17,14 +17,15 @@ class FaceAttributesRunner(Runner):
 
     def __init__(self, weights: str, source: str | None = None, runtime: str = "auto", *,
                  attributes: str | None = None, detector: str = "ssd", top_k: int = 5) -> None:
-        super().__init__(weights, source, runtime)  # (the face models run in PyTorch whatever the runtime)
+        super().__init__(weights, source, runtime)  # runtime: age/gender + attribute networks; the detector is PyTorch
         from tasks.face_attributes.pipeline import FacePipeline
 
         if source is not None:
             from weights import fetch_and_convert
 
             fetch_and_convert(weights, source=source)
-        self.pipeline = FacePipeline(detector=detector, age_gender=weights, attributes=attributes, top_k=top_k)
+        self.pipeline = FacePipeline(detector=detector, age_gender=weights, attributes=attributes, top_k=top_k,
+                                     runtime=runtime)
 
     @property
     def backbone_key(self) -> Hashable:

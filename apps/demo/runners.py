@@ -52,18 +52,6 @@ class PreLogits(nn.Module):
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
 
-class RawSSD(nn.Module):
-    """SSD up to its raw box codes and class logits; decoding and NMS stay in PyTorch."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        codes, logits, _ = self.model.forward_raw(x)
-        return codes, logits
-
-
 class Runner(ABC):
     """One task with one set of weights, loaded once and reused for every frame.
 
@@ -161,31 +149,29 @@ class DetectionRunner(Runner):
         super().__init__(weights, source, runtime)
         from dataclasses import replace
 
-        from tasks.detection.postprocess import postprocess
+        from tasks import get_task
+        from tasks.detection.network import detections
         from tasks.detection.predict import eval_transform
-        from tasks.runtime import make_runtime
+        from tasks.runtime import task_runtime
         from weights import build_pretrained
 
         self.model, loaded = build_pretrained(weights, source=source)
         self.transform = eval_transform(self.model)
-        res = self.model.config.resolution
-        with torch.inference_mode():  # anchors depend only on the (fixed) input size
-            self.anchors = self.model.forward_raw(torch.zeros(1, 3, res, res))[2]
-        self.raw = make_runtime(RawSSD(self.model), runtime, resolution=res)
+        self.detector = task_runtime(get_task("detection"), self.model, runtime,
+                                     resolution=self.model.config.resolution)
         self.names = loaded.labels or [str(i + 1) for i in range(self.model.config.num_classes)]
-        self._postprocess, self._replace = postprocess, replace
+        self._detections, self._replace = detections, replace
         self._no_boxes = (np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
 
     def prepare(self, frame: np.ndarray) -> torch.Tensor:
         return self.transform(frame, *self._no_boxes)[0][None]
 
     def features(self, x: torch.Tensor):
-        return self.raw(x)
+        return self.detector.network(x)  # boxes + scores of every anchor (tasks.detection.network)
 
     def head(self, feats, frame_shape: tuple[int, int], threshold: float) -> Prediction:
-        (codes, logits), anchors = feats, self.anchors
-        cfg = self._replace(self.model.config.postprocess, score_threshold=threshold)
-        det = self._postprocess(codes, logits, anchors, self.model.coder, cfg, [tuple(frame_shape)])[0]
+        cfg = self._replace(self.detector.config.postprocess, score_threshold=threshold)
+        det = self._detections(feats, cfg, [tuple(frame_shape)])[0]
         dets = [Detection(tuple(float(v) for v in box), Label(self.names[int(lab) - 1], float(score), int(lab)))
                 for box, score, lab in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist())]
         return Prediction(self.task, self.weights, detections=dets)

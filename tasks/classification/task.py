@@ -17,7 +17,6 @@ class ClassificationTask(Task):
     name = "classification"
     primary_metric = "top1"
     weights_tasks = ('classification',)
-    exportable = True
     description = "ImageNet-1k classification (top-1 / top-5)"
 
     def build_model(self, *, alpha: float, resolution: int, num_classes: int = 1000, **kwargs) -> nn.Module:

@@ -19,7 +19,7 @@ from .anchors import AnchorConfig, generate_anchors
 from .box_coder import BoxCoder
 from .heads import SSDHead
 from .loss import LossConfig, SSDCriterion
-from .postprocess import PostprocessConfig, postprocess
+from .postprocess import PostprocessConfig, decode, select
 
 #: (1×1 depth, 3×3 stride-2 depth) of the extra layers at depth multiplier 1 (ssd_mobilenet_v1_feature_extractor)
 EXTRA_DEPTHS: tuple[tuple[int, int], ...] = ((256, 512), (128, 256), (128, 256), (64, 128))
@@ -124,6 +124,11 @@ class SSD(nn.Module):
         anchors = self.anchors_for([tuple(f.shape[-2:]) for f in feats], tuple(x.shape[-2:]), x.device)
         return codes, logits, anchors
 
+    def forward_decoded(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """→ boxes (N, A, 4) xyxy in [0, 1] and foreground scores (N, A, C): everything before NMS."""
+        codes, logits, anchors = self.forward_raw(x)
+        return decode(codes, logits, anchors, self.coder, self.config.postprocess.score_fn)
+
     # -- training / inference ----------------------------------------------------------------------
     def train(self, mode: bool = True) -> "SSD":
         super().train(mode)
@@ -135,12 +140,13 @@ class SSD(nn.Module):
 
     def forward(self, x: torch.Tensor, targets: list[dict[str, torch.Tensor]] | None = None,
                 image_sizes: list[tuple[int, int]] | None = None):
-        codes, logits, anchors = self.forward_raw(x)
         if self.training:
+            codes, logits, anchors = self.forward_raw(x)
             out = SSDOutput(codes, logits, anchors, (int(x.shape[-2]), int(x.shape[-1])))
             return out if targets is None else self.criterion.losses(out, targets)
         sizes = image_sizes or [tuple(x.shape[-2:])] * x.shape[0]
-        return postprocess(codes, logits, anchors, self.coder, self.config.postprocess, sizes)
+        boxes, scores = self.forward_decoded(x)
+        return select(boxes.detach(), scores.detach(), self.config.postprocess, sizes)
 
 
 def ssd_mobilenet_v1(*, alpha: float = 1.0, resolution: int = 300, num_classes: int = 90, **kwargs) -> SSD:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torchvision.ops import batched_nms, nms
@@ -39,29 +39,63 @@ class PostprocessConfig:
             raise ValueError(f"max_detections must be >= 1, got {self.max_detections}")
 
 
+def _candidates(scores: torch.Tensor, cfg: PostprocessConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, scores) of the ``pre_nms_top_k`` best entries of ``scores`` above the threshold.
+
+    Top-k first, threshold second: the same set as thresholding first, without a data-dependent
+    branch, so the traced graph (``mnet export --with-postprocess``) runs the same selection."""
+    top = scores.topk(min(cfg.pre_nms_top_k, scores.numel()))
+    keep = top.values > cfg.score_threshold
+    return top.indices[keep], top.values[keep]
+
+
 def _per_class(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig):
     num_classes = scores.shape[1]
-    flat = scores.flatten()
-    keep = torch.nonzero(flat > cfg.score_threshold).squeeze(1)
-    if keep.numel() > cfg.pre_nms_top_k:
-        keep = keep[flat[keep].topk(cfg.pre_nms_top_k).indices]
+    keep, s = _candidates(scores.flatten(), cfg)
     anchor_idx, labels = keep // num_classes, keep % num_classes
-    b, s = boxes[anchor_idx], flat[keep]
+    b = boxes[anchor_idx]
     kept = batched_nms(b, s, labels, cfg.iou_threshold)[: cfg.max_detections]
     return b[kept], s[kept], labels[kept] + 1
 
 
 def _fast(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig):
     best, labels = scores.max(dim=1)
-    keep = torch.nonzero(best > cfg.score_threshold).squeeze(1)
-    if keep.numel() > cfg.pre_nms_top_k:
-        keep = keep[best[keep].topk(cfg.pre_nms_top_k).indices]
-    b, s, l = boxes[keep], best[keep], labels[keep]
+    keep, s = _candidates(best, cfg)
+    b, l = boxes[keep], labels[keep]
     kept = nms(b, s, cfg.iou_threshold)[: cfg.max_detections]
     return b[kept], s[kept], l[kept] + 1
 
 
 NMS_MODES = {"per_class": _per_class, "fast": _fast}
+
+
+def decode(box_codes: torch.Tensor, logits: torch.Tensor, anchors: torch.Tensor, coder: BoxCoder,
+           score_fn: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, A, 4) codes and (N, A, C+1) logits against normalised anchors → ``boxes`` (N, A, 4) xyxy in
+    [0, 1] and foreground ``scores`` (N, A, C)."""
+    boxes = coder.decode(box_codes.float(), anchors).clamp(0, 1)
+    return boxes, SCORE_FNS[score_fn](logits.float())
+
+
+def select_one(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig):
+    """One image's (A, 4) boxes and (A, C) scores → kept ``boxes`` (K, 4), ``scores`` (K,), 1-based
+    ``labels`` (K,), best first (per-class or "fast" NMS per ``cfg.nms``)."""
+    return NMS_MODES[cfg.nms](boxes, scores, cfg)
+
+
+def to_pixels(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+              size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Normalised detections → the ``{"boxes", "scores", "labels"}`` dict in pixels of ``size`` = (H, W)."""
+    h, w = size
+    return {"boxes": boxes * boxes.new_tensor([w, h, w, h]), "scores": scores, "labels": labels}
+
+
+def select(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig,
+           image_sizes: Sequence[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+    """:func:`decode` 's (N, A, 4) boxes and (N, A, C) scores → per image a dict of ``boxes`` (K, 4) xyxy
+    in pixels of ``image_sizes[i]`` = (H, W), ``scores`` (K,), ``labels`` (K,) (1-based class index; 0
+    is background and never returned), best first."""
+    return [to_pixels(*select_one(b, s, cfg), size) for b, s, size in zip(boxes, scores, image_sizes)]
 
 
 def postprocess(
@@ -70,16 +104,7 @@ def postprocess(
     anchors: torch.Tensor,
     coder: BoxCoder,
     cfg: PostprocessConfig,
-    image_sizes: list[tuple[int, int]],
+    image_sizes: Sequence[tuple[int, int]],
 ) -> list[dict[str, torch.Tensor]]:
-    """(N, A, 4) codes and (N, A, C+1) logits against normalised anchors → per image a dict of
-    ``boxes`` (K, 4) xyxy in pixels of ``image_sizes[i]`` = (H, W), ``scores`` (K,), ``labels`` (K,)
-    (1-based class index; 0 is background and never returned), best first."""
-    boxes = coder.decode(box_codes.detach().float(), anchors).clamp(0, 1)
-    scores = SCORE_FNS[cfg.score_fn](logits.detach().float())
-    out = []
-    for b, s, (h, w) in zip(boxes, scores, image_sizes):
-        kb, ks, kl = NMS_MODES[cfg.nms](b, s, cfg)
-        kb = kb * kb.new_tensor([w, h, w, h])
-        out.append({"boxes": kb, "scores": ks, "labels": kl})
-    return out
+    """Raw SSD outputs → per-image detections: :func:`decode` then :func:`select`."""
+    return select(*decode(box_codes.detach(), logits.detach(), anchors, coder, cfg.score_fn), cfg, image_sizes)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -25,6 +26,7 @@ from .data import CocoDetection, collate, collate_targets
 from .loss import LossConfig
 from .metrics import coco_eval, to_coco_results, write_results
 from .model import SSD, SSDConfig
+from .network import SSDNetwork, SSDOnRuntime, SSDWithNMS, detections
 from .postprocess import PostprocessConfig
 from .predict import eval_transform
 from .transforms import EvalTransform, TrainTransform
@@ -80,6 +82,8 @@ class DetectionTask(Task):
     primary_metric = "AP"
     weights_tasks = ('detection',)
     description = "COCO object detection, SSD on MobileNetV1 (COCO bbox mAP)"
+    check_images = ("data", "coco", "val2017")
+    calibration_images = ("data", "coco", "train2017")
 
     def build_model(self, *, alpha: float, resolution: int = 300, num_classes: int = 90, **kwargs: Any) -> SSD:
         return SSD(make_config(alpha=alpha, resolution=resolution, num_classes=num_classes, **kwargs))
@@ -92,6 +96,41 @@ class DetectionTask(Task):
         """The network, then decode and NMS (what a user waits for)."""
         model.eval()
         return model
+
+    def network(self, model: nn.Module) -> nn.Module:
+        """SSD up to decoded boxes and scores (see :mod:`tasks.detection.network`); NMS stays outside."""
+        return SSDNetwork(model)
+
+    def export_network(self, model: nn.Module, *, with_postprocess: bool = False) -> nn.Module:
+        """The network, or with ``with_postprocess`` a batch-1 graph that ends in the model's NMS
+        (ONNX ``NonMaxSuppression``; :class:`~tasks.detection.network.SSDWithNMS`)."""
+        return SSDWithNMS(model) if with_postprocess else self.network(model)
+
+    def with_network(self, model: nn.Module, network: Callable[..., Any]) -> SSDOnRuntime:
+        return SSDOnRuntime(model, network)
+
+    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
+        return {"config": model.config.postprocess} if model is not None else {}
+
+    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
+                    image_sizes: Sequence[tuple[int, int]] | None = None,
+                    config: PostprocessConfig | None = None, **_: Any) -> list[dict[str, Any]]:
+        """Network outputs (numpy: boxes + scores, or boxes + scores + labels of a graph with NMS) →
+        per image ``{"detections": [{"box": [x1, y1, x2, y2] pixels of the original, "score", "index", "label"}]}``.
+        ``config`` is the model's NMS settings (needed unless the graph ran NMS); ``image_sizes`` (W, H)."""
+        outs = [torch.from_numpy(np.asarray(o, dtype=np.float32 if i < 2 else np.int64))
+                for i, o in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+        if len(outs) == 2 and config is None:
+            raise ValueError("detection postprocess needs the model's NMS settings (config=PostprocessConfig)")
+        n = 1 if len(outs) == 3 else len(outs[0])
+        sizes = [(h, w) for w, h in image_sizes] if image_sizes else [(1, 1)] * n
+        results = []
+        for det in detections(outs, config or PostprocessConfig(), sizes):
+            results.append({"detections": [
+                {"box": [round(float(v), 2) for v in box], "score": float(score), "index": int(lab),
+                 "label": labels[int(lab) - 1] if labels and 0 < lab <= len(labels) else str(int(lab))}
+                for box, score, lab in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist())]})
+        return results
 
     def evaluate(
         self,
@@ -115,7 +154,7 @@ class DetectionTask(Task):
         ``preprocess`` (the weights' recorded input recipe) sets the normalisation; ``results_json``
         is where the detections go in COCO results format (``"auto"``: ``runs/detection/``, None: nowhere).
         """
-        if not isinstance(model, SSD):
+        if not isinstance(model, (SSD, SSDOnRuntime)):
             raise ValueError(f"detection evaluation needs an SSD model, got {type(model).__name__}")
         if kwargs:
             raise ValueError(f"unknown detection evaluation option(s): {sorted(kwargs)}")

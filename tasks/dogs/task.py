@@ -26,7 +26,6 @@ class DogsTask(Task):
     name = "dogs"
     primary_metric = "top1"
     weights_tasks = ('dogs', 'classification')
-    exportable = True
     description = "Stanford Dogs fine-grained recognition, 120 breeds (top-1 / top-5)"
 
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:

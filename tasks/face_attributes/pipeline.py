@@ -79,24 +79,32 @@ class FacePipeline:
 
     def __init__(self, *, detector: str = "ssd", age_gender: str | Path = AGE_GENDER_WEIGHTS,
                  attributes: str | Path | None = None, margin: float = 0.1, top_k: int = 5,
-                 score_threshold: float | None = None) -> None:
+                 score_threshold: float | None = None, runtime: str = "torch") -> None:
+        """``runtime`` ("torch", "onnxruntime", "auto") runs the age/gender and attribute networks
+        (``tasks.runtime.task_runtime``); the face detector runs in PyTorch."""
+        from tasks.runtime import task_runtime
         from weights import build_pretrained
+
+        from ..base import get_task  # (importing the tasks package registered every task)
 
         if detector not in FACE_DETECTORS:
             raise ValueError(f"unknown face detector {detector!r}; known: {', '.join(FACE_DETECTORS)}")
         self.detect = FACE_DETECTORS[detector]
-        self.age_gender, w = build_pretrained(age_gender)
+        task = get_task("face_attributes")
+        model, w = build_pretrained(age_gender)
         self.age_gender_pre = w.preprocess
+        self.age_gender = task_runtime(task, model, runtime, resolution=w.preprocess.resolution)
         self.attributes = self.attr_names = self.attr_pre = None
         if attributes is not None:
             from weights import Preprocess
 
             from .task import load_face_model
 
-            self.attributes, meta = load_face_model(attributes)
+            model, meta = load_face_model(attributes)
             if not meta.get("labels") or meta["model_kwargs"].get("head", "attributes") != "attributes":
                 raise ValueError(f"{attributes}: not face-attribute weights (no attribute names recorded)")
             self.attr_names, self.attr_pre = meta["labels"], Preprocess.from_dict(meta["preprocess"])
+            self.attributes = task_runtime(task, model, runtime, resolution=self.attr_pre.resolution)
         self.margin, self.top_k, self.score_threshold = margin, top_k, score_threshold
 
     @torch.inference_mode()

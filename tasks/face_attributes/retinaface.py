@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -112,6 +112,30 @@ class FaceDetectionTask(Task):
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
         return RetinaFace(alpha=alpha, resolution=resolution, **kwargs)
 
+    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
+        return {"input_size": int(model.body.config.resolution)} if model is not None else {}
+
+    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
+                    image_sizes: Sequence[tuple[int, int]] | None = None, input_size: int | None = None,
+                    score_threshold: float = 0.9, nms_threshold: float = 0.4, **_: Any) -> list[dict[str, Any]]:
+        """(loc, logits, landmarks) numpy outputs → per image ``{"detections": [{"box", "score", "label":
+        "face", "landmarks": [[x, y] × 5]}]}`` in pixels of the original (W, H) ``image_sizes``."""
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != 3:
+            raise ValueError("face_detection postprocess expects RetinaFace's (loc, logits, landmarks) outputs")
+        if input_size is None:
+            raise ValueError("face_detection postprocess needs the network's input_size (the priors depend on it)")
+        loc, logits, landm = (torch.from_numpy(np.asarray(o, dtype=np.float32)) for o in outputs)
+        sizes = image_sizes or [(input_size, input_size)] * len(loc)
+        results = []
+        for i, wh in enumerate(sizes):
+            f = faces_from_outputs(loc[i], logits[i], landm[i], (input_size, input_size), tuple(wh),
+                                   score_threshold=score_threshold, nms_threshold=nms_threshold)
+            results.append({"detections": [
+                {"box": [round(v, 2) for v in b], "score": s, "index": 1, "label": "face",
+                 "landmarks": [[round(v, 2) for v in pt] for pt in lm]}
+                for b, s, lm in zip(f.boxes.tolist(), f.scores.tolist(), f.landmarks.tolist())]})
+        return results
+
 
 # -- priors and decoding (biubug6 layers/functions/prior_box.py, utils/box_utils.py) -----------------
 @lru_cache(maxsize=8)
@@ -172,11 +196,21 @@ def detect_faces_retina(image: np.ndarray, *, model: RetinaFace | None = None, s
     if scale < 1.0:
         x = F.interpolate(x, size=(round(h * scale), round(w * scale)), mode="bilinear", align_corners=False)
     loc, logits, landm = model(x)
-    pri = priors(int(x.shape[2]), int(x.shape[3]))
-    scores = logits[0].softmax(dim=1)[:, 1]
-    size = torch.tensor([w, h], dtype=torch.float32)
-    boxes = decode_boxes(loc[0], pri) * size.repeat(2)
-    points = decode_landmarks(landm[0], pri) * size
+    return faces_from_outputs(loc[0], logits[0], landm[0], (int(x.shape[2]), int(x.shape[3])), (w, h),
+                              score_threshold=score_threshold, nms_threshold=nms_threshold)
+
+
+def faces_from_outputs(loc: torch.Tensor, logits: torch.Tensor, landm: torch.Tensor, input_hw: tuple[int, int],
+                       image_wh: tuple[int, int], *, score_threshold: float = 0.9, nms_threshold: float = 0.4) -> Faces:
+    """One image's raw outputs (P, 4), (P, 2), (P, 10) for an input of ``input_hw`` → faces in pixels of
+    the original image (``image_wh`` = (W, H)): decode against the priors, softmax, NMS, threshold."""
+    pri = priors(*input_hw)
+    if len(pri) != len(loc):
+        raise ValueError(f"RetinaFace outputs have {len(loc)} priors, a {input_hw[0]}×{input_hw[1]} input has {len(pri)}")
+    scores = logits.float().softmax(dim=1)[:, 1]
+    size = torch.tensor(image_wh, dtype=torch.float32)
+    boxes = decode_boxes(loc.float(), pri) * size.repeat(2)
+    points = decode_landmarks(landm.float(), pri) * size
     keep = scores >= min(score_threshold, 0.02)
     boxes, scores, points = boxes[keep], scores[keep], points[keep]
     keep = nms(boxes, scores, nms_threshold)

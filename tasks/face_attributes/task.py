@@ -145,6 +145,33 @@ class FaceAttributesTask(Task):
             raise ValueError(f"unknown face head {head!r}; known: {', '.join(FACE_MODELS)}")
         return FACE_MODELS[head](alpha=alpha, resolution=resolution, **kwargs)
 
+    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
+        from .model import AgeGenderHead
+
+        return {"head": "age_gender" if isinstance(getattr(model, "head", None), AgeGenderHead) else "attributes"}
+
+    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
+                    image_sizes: Sequence[tuple[int, int]] | None = None, head: str = "attributes",
+                    **_: Any) -> list[dict[str, Any]]:
+        """(N, A) logits → per image, multi-label: ``{"attributes": [{"index", "label", "prob", "present"}]}``,
+        one independent sigmoid per attribute (not a softmax), most likely first; the ``age_gender`` head's
+        (N, 1 + ages) → ``{"age", "gender", "gender_score"}``."""
+        logits = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs, dtype=np.float64)
+        if logits.ndim != 2:
+            raise ValueError(f"face_attributes: expected (N, A) logits to postprocess, got shape {logits.shape}")
+        if head == "age_gender":
+            from .model import decode_age_gender
+
+            ages, male = (t.numpy() for t in decode_age_gender(torch.from_numpy(logits)))
+            return [{"age": round(float(a), 1), "gender": "male" if m >= 0.5 else "female",
+                     "gender_score": float(max(m, 1 - m))} for a, m in zip(ages, male)]
+        if labels is not None and len(labels) != logits.shape[1]:
+            raise ValueError(f"{len(labels)} attribute names for {logits.shape[1]} outputs")
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        return [{"attributes": [{"index": int(i), "label": labels[i] if labels else str(int(i)), "prob": float(row[i]),
+                                 "present": bool(row[i] >= 0.5)} for i in np.argsort(-row, kind="stable")]}
+                for row in probs]
+
     def evaluate(self, model: nn.Module, data: str | Path, *, split: str | None = None, batch_size: int = 32,
                  num_workers: int = 0, progress: bool = True, attributes: Sequence[str] | None = None,
                  in_the_wild: bool = False, preprocess: Any = None, weights_meta: Mapping[str, Any] | None = None,

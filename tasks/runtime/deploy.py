@@ -13,7 +13,7 @@ from tasks.base import get_task
 from tasks.data.images import load_rgb
 
 from .export import ExportReport, check_export, dumps_metadata, export_onnx, export_torchscript
-from .predict import META_LABELS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
+from .predict import META_LABELS, META_MODEL_KWARGS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
 from .quantize import quantize_onnx
 from .session import OnnxRuntime
 
@@ -27,17 +27,23 @@ def shared_folder(*parts: str) -> Path | None:
     return path if path.exists() else None
 
 
-def default_check_images() -> list[Path]:
-    folder = shared_folder("data", "samples")
-    if folder is None:
-        raise ValueError("no images to check the export against: pass --check-images FILE_OR_DIR ...")
-    return expand_images([folder])
+#: photos the export is checked on when taken from the task's default folder (evenly spread)
+DEFAULT_CHECK_COUNT = 8
 
 
-def default_calibration_images() -> Path:
-    folder = shared_folder("data", "imagenet", "val")
+def default_check_images(task: Any) -> list[Path]:
+    folder = shared_folder(*task.check_images)
     if folder is None:
-        raise ValueError("no calibration images: pass --calibration-images DIR (real photos, e.g. ImageNet val)")
+        raise ValueError(f"no images to check the export against ({'/'.join(task.check_images)} is not in the "
+                         f"shared data): pass --check-images FILE_OR_DIR ...")
+    return expand_images([folder], limit=DEFAULT_CHECK_COUNT)
+
+
+def default_calibration_images(task: Any) -> Path:
+    folder = shared_folder(*task.calibration_images)
+    if folder is None:
+        raise ValueError(f"no calibration images ({'/'.join(task.calibration_images)} is not in the shared "
+                         f"data): pass --calibration-images DIR (real photos of the task's domain)")
     return folder
 
 
@@ -58,12 +64,16 @@ def export_weights(
     calibration_images: Sequence[str | Path] | None = None,
     calibration_count: int = 200,
     calibration_method: str = "minmax",
+    with_postprocess: bool = False,
     progress: bool = True,
 ) -> ExportReport:
-    """Build the weights' model, export it in ``fmt``, check it against PyTorch on real images.
+    """Build the weights' model, export its network (``Task.export_network``: with ``with_postprocess``,
+    the task's postprocessing inside the graph) in ``fmt``, check it against PyTorch on real images
+    (default: the task's ``check_images`` folder).
 
     int8 (ONNX only) calibrates on ``calibration_count`` photos spread evenly over
-    ``calibration_images``; its check reports top-1 agreement with PyTorch instead of a tolerance.
+    ``calibration_images`` (default: the task's ``calibration_images`` folder); its check reports the
+    difference (and top-1 agreement) with PyTorch instead of enforcing a tolerance.
     """
     from weights import build_pretrained
 
@@ -71,22 +81,27 @@ def export_weights(
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if int8 and fmt != "onnx":
         raise ValueError("--int8 needs --format onnx (int8 runs in ONNX Runtime)")
+    if int8 and with_postprocess:
+        raise ValueError("--int8 quantizes the network alone: export it without --with-postprocess")
     model, loaded = build_pretrained(weights)
     if task and task != loaded.task:
         raise ValueError(f"weights {weights!r} are for task {loaded.task!r}, not {task!r}")
     task_obj, spec = get_task(loaded.task), loaded.preprocess
-    files = expand_images(check_images) if check_images else default_check_images()
+    files = expand_images(check_images) if check_images else default_check_images(task_obj)
     x = preprocess_files(task_obj, spec, files)
     out = Path(out)
+    model = task_obj.export_network(model, with_postprocess=with_postprocess)  # image batch in, plain tensors out
+    dynamic_batch = getattr(model, "dynamic_batch", True)
     if fmt == "torchscript":
-        return export_torchscript(model, out, x)
+        return export_torchscript(model, out, x, dynamic_batch=dynamic_batch)
     meta = dumps_metadata(**{META_TASK: loaded.task, META_WEIGHTS: str(weights),
-                             META_PREPROCESS: json.dumps(spec.to_dict()), META_LABELS: loaded.labels})
+                             META_PREPROCESS: json.dumps(spec.to_dict()), META_LABELS: loaded.labels,
+                             META_MODEL_KWARGS: loaded.model_kwargs})
     if not int8:
-        return export_onnx(model, out, x, metadata=meta)
+        return export_onnx(model, out, x, metadata=meta, dynamic_batch=dynamic_batch)
     fp32_path = out.with_name(out.stem + ".fp32.onnx")
     export_onnx(model, fp32_path, x, metadata=meta)
-    cal_files = expand_images(calibration_images or [default_calibration_images()], limit=calibration_count)
+    cal_files = expand_images(calibration_images or [default_calibration_images(task_obj)], limit=calibration_count)
     cal = preprocess_files(task_obj, spec, cal_files, progress=progress, desc="calibration images")
     quantize_onnx(fp32_path, out, (cal[i:i + 16] for i in range(0, len(cal), 16)), method=calibration_method)
     fp32_path.unlink()

@@ -194,26 +194,29 @@ def export_onnx(
     opset: int = MIN_OPSET,
     rtol: float | None = DEFAULT_RTOL,
     metadata: dict[str, str] | None = None,
+    dynamic_batch: bool = True,
 ) -> ExportReport:
     """Export ``model`` to an ONNX file with a dynamic batch axis and check it with ONNX Runtime.
 
     ``check_inputs`` is a preprocessed (N, 3, H, W) float32 batch of real images; H × W is fixed in
-    the graph (TF SAME pads depend on it), the batch is not. Raises :class:`ExportMismatchError` if
-    the relative difference exceeds ``rtol`` (``None`` skips the tolerance, e.g. for int8).
+    the graph (TF SAME pads depend on it), the batch is not (unless ``dynamic_batch`` is False: a
+    batch-1 graph, checked one image at a time). Raises :class:`ExportMismatchError` if the relative
+    difference exceeds ``rtol`` (``None`` skips the tolerance, e.g. for int8).
     """
     from .session import OnnxRuntime
 
     x = _check_batch(check_inputs)
-    proto = to_onnx_model(model, torch.from_numpy(x[:1]), opset=opset, metadata=metadata)
+    proto = to_onnx_model(model, torch.from_numpy(x[:1]), opset=opset, metadata=metadata, dynamic_batch=dynamic_batch)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(proto.SerializeToString())
-    return check_export(model, OnnxRuntime(path), x, path=path, fmt="onnx", rtol=rtol)
+    return check_export(model, OnnxRuntime(path), x, path=path, fmt="onnx", rtol=rtol, batched=dynamic_batch)
 
 
 def export_torchscript(model: nn.Module, path: str | Path, check_inputs: np.ndarray, *,
-                       rtol: float | None = DEFAULT_RTOL) -> ExportReport:
-    """Trace, freeze (folds BatchNorm into convs) and save a TorchScript module; check it on the inputs."""
+                       rtol: float | None = DEFAULT_RTOL, dynamic_batch: bool = True) -> ExportReport:
+    """Trace, freeze (folds BatchNorm into convs) and save a TorchScript module; check it on the inputs
+    (one at a time only, for a batch-1 model: ``dynamic_batch=False``)."""
     from .session import TorchRuntime
 
     x = _check_batch(check_inputs)
@@ -225,19 +228,29 @@ def export_torchscript(model: nn.Module, path: str | Path, check_inputs: np.ndar
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.jit.save(scripted, str(path))  # (deprecation warning: TorchScript still runs everywhere)
         loaded = torch.jit.load(str(path)).eval()
-    return check_export(model, TorchRuntime(loaded), x, path=path, fmt="torchscript", rtol=rtol)
+    return check_export(model, TorchRuntime(loaded), x, path=path, fmt="torchscript", rtol=rtol, batched=dynamic_batch)
+
+
+def _per_image(run: Any, x: np.ndarray) -> list[np.ndarray]:
+    """Each output of ``run`` (numpy batch → flat outputs) on one image at a time, concatenated."""
+    return [np.concatenate(parts) for parts in zip(*(run(x[i:i + 1]) for i in range(len(x))))]
 
 
 def check_export(model: nn.Module, session: "Runtime", x: np.ndarray, *, path: Path, fmt: str,  # noqa: F821
-                 rtol: float | None) -> ExportReport:
-    """Run PyTorch and the exported ``session`` on ``x`` one image at a time and in one batch."""
+                 rtol: float | None, batched: bool = True) -> ExportReport:
+    """Run PyTorch and the exported ``session`` on ``x`` one image at a time and (``batched``) in one batch."""
+    model = model.eval()
     with torch.inference_mode():
-        reference, _ = flat_outputs(model.eval()(torch.from_numpy(x)))
-    actual = [np.concatenate(parts) for parts in zip(*(session.run_flat(x[i:i + 1]) for i in range(len(x))))]
-    batched = session.run_flat(x)
+        if batched:
+            reference, _ = flat_outputs(model(torch.from_numpy(x)))
+        else:  # a batch-1 model (e.g. detections after NMS: a different count per image)
+            reference = _per_image(lambda xi: flat_outputs(model(torch.from_numpy(xi)))[0], x)
+    actual = _per_image(session.run_flat, x)
     a, r, agree = compare_outputs(reference, actual)
-    a2, r2, _ = compare_outputs(reference, batched)
-    report = ExportReport(str(path), fmt, len(x), max(a, a2), max(r, r2), agree)
+    if batched:
+        a2, r2, _ = compare_outputs(reference, session.run_flat(x))
+        a, r = max(a, a2), max(r, r2)
+    report = ExportReport(str(path), fmt, len(x), a, r, agree if batched else None)  # rows = images only if batched
     if rtol is not None and report.max_rel_diff > rtol:
         raise ExportMismatchError(f"{path}: exported {fmt} model differs from PyTorch: {report.summary()} "
                                   f"> tolerance {rtol:g}")

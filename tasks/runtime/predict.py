@@ -25,6 +25,8 @@ from .session import OnnxRuntime, Runtime, make_runtime, open_runtime
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 #: metadata keys written by ``mnet export`` so an exported file predicts on its own
 META_TASK, META_PREPROCESS, META_LABELS, META_WEIGHTS = "mnet.task", "mnet.preprocess", "mnet.labels", "mnet.weights"
+#: the task model's build keywords (``Task.build_model``): rebuilds what ``Task.with_network`` needs (SSD config)
+META_MODEL_KWARGS = "mnet.model_kwargs"
 
 STAGES = ("decode", "preprocess", "model", "postprocess")
 
@@ -38,6 +40,8 @@ class Predictor:
     preprocess: Callable[[Image.Image], Any]
     resolution: int
     labels: list[str] | None = None
+    #: keywords for ``task.postprocess`` (``Task.postprocess_options``: e.g. detection's NMS settings)
+    options: dict[str, Any] = field(default_factory=dict)
     #: accumulated seconds per stage (decode, preprocess, model, postprocess) and images seen
     timings: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
 
@@ -57,7 +61,8 @@ class Predictor:
             t2 = time.perf_counter()
             y = self.runtime.run(x)
             t3 = time.perf_counter()
-            (result,) = self.task.postprocess(y, labels=self.labels, top_k=top_k, image_sizes=[img.size])
+            (result,) = self.task.postprocess(y, labels=self.labels, top_k=top_k, image_sizes=[img.size],
+                                              **self.options)
             t4 = time.perf_counter()
             for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 self.timings[stage].append(dt)
@@ -96,13 +101,30 @@ def expand_images(inputs: Iterable[str | Path], *, limit: int | None = None) -> 
 
 @dataclass
 class Loaded:
-    """A runnable model with what inference needs: its task, input recipe and class labels."""
+    """A runnable model with what inference needs: its task, input recipe and class labels.
+
+    ``runtime`` runs the task's network (``Task.network``: numpy in, numpy out, what ``mnet predict``
+    postprocesses); ``model`` is the whole task model on that runtime (``Task.with_network``: what
+    ``Task.evaluate`` takes); ``options`` are ``Task.postprocess_options`` for ``Task.postprocess``."""
 
     runtime: Runtime
     task: str
     preprocess: Any  # weights.Preprocess
     labels: list[str] | None
     weights: str | None
+    model: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _skeleton(task: Task, kwargs_json: str | None, source: str) -> Any:
+    """An untrained model of the build an exported file records (``mnet.model_kwargs``): the config that
+    ``Task.with_network`` and ``Task.postprocess_options`` read (e.g. SSD's NMS settings); None if unrecorded."""
+    if kwargs_json is None:
+        return None
+    try:
+        return task.build_model(**json.loads(kwargs_json)).eval()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{source}: its recorded model build {kwargs_json[:200]} is not a {task.name} model: {e}") from e
 
 
 def load_for_inference(weights: str | None, *, task: str | None = None, runtime: str = "auto",
@@ -124,7 +146,13 @@ def load_for_inference(weights: str | None, *, task: str | None = None, runtime:
             raise ValueError(f"{weights}: exported for task {saved_task!r}, not {task!r}")
         labels = json.loads(meta[META_LABELS]) if META_LABELS in meta else None
         spec = Preprocess.from_dict(json.loads(meta[META_PREPROCESS]))
-        return Loaded(rt, saved_task or task, spec, labels, weights)
+        task_obj = get_task(saved_task or task)
+        skeleton = _skeleton(task_obj, meta.get(META_MODEL_KWARGS), weights)
+        try:
+            model = task_obj.with_network(skeleton, rt)
+        except ValueError as e:
+            raise ValueError(f"{weights}: {e}") from e
+        return Loaded(rt, task_obj.name, spec, labels, weights, model, task_obj.postprocess_options(skeleton))
     if weights:
         model, w = build_pretrained(weights)
         if task and w.task != task:
@@ -135,12 +163,13 @@ def load_for_inference(weights: str | None, *, task: str | None = None, runtime:
             raise ValueError("give a task, --weights, or both")
         spec, labels = Preprocess(224), None
         model = get_task(task).build_model(alpha=1.0, resolution=224)
-    rt = make_runtime(model.eval(), runtime, resolution=spec.resolution, threads=threads)
-    return Loaded(rt, task, spec, labels, weights)
+    task_obj = get_task(task)
+    rt = make_runtime(task_obj.network(model.eval()), runtime, resolution=spec.resolution, threads=threads)
+    return Loaded(rt, task, spec, labels, weights, task_obj.with_network(model, rt), task_obj.postprocess_options(model))
 
 
 def build_predictor(task: str | None, weights: str | None = None, *, runtime: str = "auto",
                     threads: int | None = None) -> Predictor:
     """A :class:`Predictor` for :func:`load_for_inference`'s model."""
     m = load_for_inference(weights, task=task, runtime=runtime, threads=threads)
-    return Predictor(get_task(m.task), m.runtime, m.preprocess, m.preprocess.resolution, m.labels)
+    return Predictor(get_task(m.task), m.runtime, m.preprocess, m.preprocess.resolution, m.labels, m.options)

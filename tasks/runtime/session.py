@@ -17,7 +17,7 @@ import importlib.util
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from .export import OUTPUT_SPEC_KEY, flat_outputs, to_onnx_model
+
+if TYPE_CHECKING:
+    from tasks.base import Task
 
 #: runtime names accepted on the command line; "auto" means the fastest available
 RUNTIME_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
@@ -188,6 +191,40 @@ def make_runtime(model: nn.Module, kind: str = "auto", *, resolution: int, threa
                 raise
             warnings.warn(f"runtime {name} unavailable for this model ({type(e).__name__}: {e}); using the next one")
     raise AssertionError("unreachable: torch is always available")
+
+
+def task_runtime(task: "Task", model: nn.Module, kind: str = "auto", *, resolution: int,
+                 threads: int | None = None) -> Callable[..., Any]:
+    """``model`` with its task's network (``task.network(model)``) in the runtime ``kind``: callable like
+    the model in eval mode (``task.with_network``), with ``name`` and ``describe()`` of the runtime."""
+    rt = make_runtime(task.network(model.eval()), kind, resolution=resolution, threads=threads)
+    return task.with_network(model, rt)
+
+
+class WithNetwork:
+    """Base for :meth:`Task.with_network` results: a task model whose network part runs in ``network``
+    (a :class:`Runtime`); the subclass's ``__call__`` adds what the network leaves out (decode, NMS).
+    Attributes it lacks (``config``, ``parameters``, ...) come from the PyTorch ``model``."""
+
+    def __init__(self, model: nn.Module, network: Runtime) -> None:
+        self.model = model.eval()
+        self.network = network
+
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+    def describe(self) -> str:
+        return self.network.describe()
+
+    def eval(self) -> "WithNetwork":
+        return self
+
+    def __getattr__(self, item: str) -> Any:
+        model = self.__dict__.get("model")
+        if model is None or item.startswith("__"):
+            raise AttributeError(f"{type(self).__name__} has no attribute {item!r}")
+        return getattr(model, item)
 
 
 def open_runtime(path: str | Path, *, threads: int | None = None) -> Runtime:
