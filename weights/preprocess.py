@@ -50,7 +50,7 @@ def tf_legacy_resize_planar(pixels: np.ndarray, height: int, width: int) -> np.n
     Separable, and every pass is a gather of whole contiguous rows (columns first, on the transposed
     image): ~3× faster than gathering along the last axes, same values to float rounding."""
     h, w, c = pixels.shape
-    cols = np.ascontiguousarray(pixels.transpose(1, 2, 0).reshape(w, c * h), dtype=np.float32)  # (w, C·h)
+    cols = pixels.transpose(1, 2, 0).reshape(w, c * h).astype(np.float32)                       # (w, C·h)
     cols = _lerp_rows(cols, _tf_legacy_taps(w, width))                                           # (W, C·h)
     rows = np.ascontiguousarray(cols.T)                                                          # (C·h, W)
     return _lerp_rows(rows, _tf_legacy_taps(h, height, c)).reshape(c, height, width)
@@ -121,12 +121,12 @@ class Preprocess:
     def to_array(self, img: Image.Image) -> np.ndarray:
         """An image → the model's input as a float32 numpy array (3, resolution, resolution), without
         torch: what ``mnet predict`` and the ONNX Runtime path use (same values as ``__call__``)."""
-        img = self.crop(img.convert("RGB") if img.mode != "RGB" else img)
-        size = self.resolution
-        if self.interpolation == "tf_legacy_bilinear":
-            planes = tf_legacy_resize_planar(np.asarray(img), size, size)
+        img, size = img.convert("RGB") if img.mode != "RGB" else img, self.resolution
+        if self.interpolation == "tf_legacy_bilinear":  # crop as a view: one copy fewer than PIL's crop
+            left, top, right, bottom = central_crop_box(img.width, img.height, self.crop_fraction)
+            planes = tf_legacy_resize_planar(np.asarray(img)[top:bottom, left:right], size, size)
         else:
-            resized = np.asarray(img.resize((size, size), _RESAMPLE[self.interpolation]))
+            resized = np.asarray(self.crop(img).resize((size, size), _RESAMPLE[self.interpolation]))
             planes = np.ascontiguousarray(resized.transpose(2, 0, 1), np.float32)
         return self._normalize_planar(planes)
 

@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from tasks.runtime.session import Runtime, WithNetwork
+from tasks.runtime.session import Runtime, WithNetwork, torch_threads
 
 from .model import SSD
 from .postprocess import PostprocessConfig, select, select_one, to_pixels
@@ -58,7 +58,8 @@ def detections(outputs: Sequence[torch.Tensor], cfg: PostprocessConfig,
                image_sizes: Sequence[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
     """Network outputs (either kind) for a batch → per image ``boxes`` in pixels of (H, W), ``scores``, ``labels``."""
     if len(outputs) == N_RAW_OUTPUTS:
-        return select(outputs[0], outputs[1], cfg, image_sizes)
+        with torch_threads(1):
+            return select(outputs[0], outputs[1], cfg, image_sizes)
     if len(outputs) == N_NMS_OUTPUTS:
         if len(image_sizes) != 1:
             raise ValueError(f"an SSD exported with its NMS runs one image at a time, got {len(image_sizes)}")
