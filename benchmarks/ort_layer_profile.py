@@ -7,7 +7,7 @@ pointwise conv, the classifier) the median kernel time, the Mult-Adds (paper con
 GMAC/s and the int8 / fp32 speed-up. It shows which layers int8 speeds up on this CPU and how close
 each fp32 layer runs to the machine's GEMM peak.
 
-    python benchmarks/ort_layer_profile.py --alpha 1.0 --resolution 224 --threads 2 \\
+    python -m benchmarks.ort_layer_profile --alpha 1.0 --resolution 224 --threads 2 \\
         --out benchmarks/results/ort_layer_profile.md
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ import onnxruntime as ort
 import torch
 
 from backbone import count_cost, mobilenet_v1
+from benchmarks.peaks import cpu_description
 from tasks.runtime import to_onnx_model
 from tasks.runtime.quantize import quantize_onnx
 
@@ -101,12 +102,11 @@ def main(argv: list[str] | None = None) -> None:
         kinds[c.kind] += (c.mult_adds, a, b)
     by_kind = [f"| {k} | {v[0] / 1e6:.1f} | {v[1]:.2f} | {v[2]:.2f} | {v[0] / v[1] / 1e6:.1f} | "
                f"{v[0] / v[2] / 1e6:.1f} | {v[1] / v[2]:.2f} |" for k, v in kinds.items()]
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    simd = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16") if f in flags)
+    cpu, flags = cpu_description()
     text = "\n".join([
         f"ONNX Runtime per-layer kernel time, MobileNetV1 {args.alpha:g}-{args.resolution}, batch 1, "
         f"{args.threads} threads, {args.runs} runs (per-node medians); onnxruntime {ort.__version__}, "
-        f"{platform.machine()} ({simd or 'no flags read'}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        f"{cpu}, {platform.machine()} ({' '.join(flags) or 'no flags read'}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"Session time p50: fp32 {wall32:.2f} ms, int8 {wall8:.2f} ms ({wall32 / wall8:.2f}×).",
         "", "| layer kind | Mult-Adds (M) | fp32 (ms) | int8 (ms) | fp32 GMAC/s | int8 GMAC/s | int8 speed-up |",
         "|---|---|---|---|---|---|---|", *by_kind,
