@@ -3,12 +3,13 @@
 Each sub-command lives in ``apps/commands/<name>.py`` and exposes ``register(subparsers)``, which adds
 its parser and sets ``func`` to a handler taking the parsed arguments and returning an exit code.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 #: sub-command modules under ``apps.commands``, in the order ``mnet --help`` lists them
 COMMANDS: tuple[str, ...] = ("compare", "weights", "eval", "train", "predict", "export", "faces", "demo")
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mnet", description="MobileNet multi-task vision suite")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"apps.commands.{name}").register(sub)
+        importlib.import_module(f"mnet.apps.commands.{name}").register(sub)
     return parser
 
 

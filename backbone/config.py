@@ -1,4 +1,5 @@
 """MobileNetV1 architecture as data (Howard et al. 2017, arXiv:1704.04861, Table 1)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace

@@ -4,11 +4,12 @@ Only convolution and fully-connected weights count; biases and BatchNorm do not.
 costs ``H_out · W_out · C_out · (C_in / groups) · K_h · K_w`` Mult-Adds, a linear layer
 ``in · out``.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Building blocks: conv-BN-activation with TF "SAME" or symmetric padding."""
+
 from __future__ import annotations
 
 import math

@@ -1,8 +1,9 @@
 """MobileNetV1: one builder turns the layer table into modules and records ``feature_info``."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -54,8 +55,9 @@ class MobileNetV1(nn.Module):
     def __init__(self, config: MobileNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or MobileNetConfig()
-        kw = dict(padding=config.padding, activation=config.activation,
-                  bn_eps=config.bn_eps, bn_momentum=config.bn_momentum)
+        kw = dict(
+            padding=config.padding, activation=config.activation, bn_eps=config.bn_eps, bn_momentum=config.bn_momentum
+        )
         layers: list[nn.Module] = []
         self.feature_info: list[FeatureInfo] = []
         in_chs, reduction = 3, 1

@@ -1,7 +1,8 @@
 """Backbone latency for every α × ρ in PyTorch eager, NCHW and channels_last; writes a markdown table.
 
-    python benchmarks/backbone_latency.py [--threads 2] [--runs 30] [--out benchmarks/results/backbone_latency.md]
+python benchmarks/backbone_latency.py [--threads 2] [--runs 30] [--out benchmarks/results/backbone_latency.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from backbone import ALPHAS, RESOLUTIONS, count_cost, mobilenet_v1
-from tasks.timing import measure_latency
+from mnet.backbone import ALPHAS, RESOLUTIONS, count_cost, mobilenet_v1
+from mnet.tasks.timing import measure_latency
 
 
 def main() -> None:
@@ -37,10 +38,17 @@ def main() -> None:
         x = torch.randn(1, 3, res, res)
         eager = measure_latency(model, x, warmup=args.warmup, runs=args.runs, threads=args.threads)
         model_cl = model.to(memory_format=torch.channels_last)
-        cl = measure_latency(model_cl, x.contiguous(memory_format=torch.channels_last),
-                             warmup=args.warmup, runs=args.runs, threads=args.threads)
-        lines.append(f"| {alpha:g} | {res} | {cost.mult_adds / 1e6:.0f} | {cost.params / 1e6:.2f} | "
-                     f"{eager.p50_ms:.2f} / {eager.p95_ms:.2f} | {cl.p50_ms:.2f} / {cl.p95_ms:.2f} |")
+        cl = measure_latency(
+            model_cl,
+            x.contiguous(memory_format=torch.channels_last),
+            warmup=args.warmup,
+            runs=args.runs,
+            threads=args.threads,
+        )
+        lines.append(
+            f"| {alpha:g} | {res} | {cost.mult_adds / 1e6:.0f} | {cost.params / 1e6:.2f} | "
+            f"{eager.p50_ms:.2f} / {eager.p95_ms:.2f} | {cl.p50_ms:.2f} / {cl.p95_ms:.2f} |"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

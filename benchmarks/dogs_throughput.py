@@ -8,6 +8,7 @@ excluded; bf16 autocast on CPU, fp16 (with GradScaler) and bf16 on CUDA.
         [--device cpu|cuda] [--threads 2] [--steps 5] [--warmup 2] [--amp off bf16] [--layouts nchw channels_last]
         [--out benchmarks/results/dogs_throughput.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tasks import get_task
-from tasks.engine import load_config
-from tasks.engine.optim import build_optimizer
-from tasks.engine.trainer import amp_dtype
+from mnet.tasks import get_task
+from mnet.tasks.engine import load_config
+from mnet.tasks.engine.optim import build_optimizer
+from mnet.tasks.engine.trainer import amp_dtype
 
 
-def step_throughput(model: nn.Module, cfg: dict, device: torch.device, amp: str, channels_last: bool,
-                    steps: int, warmup: int) -> float:
+def step_throughput(
+    model: nn.Module, cfg: dict, device: torch.device, amp: str, channels_last: bool, steps: int, warmup: int
+) -> float:
     """Median images/s of full training steps."""
     bs, res = int(cfg["data"]["batch_size"]), int(cfg["model"]["resolution"])
     model = model.to(device).train()
@@ -77,8 +79,11 @@ def main() -> None:
     alpha = float(cfg["model"]["alpha"] or _alpha_of(cfg["model"]["weights"]))
     res = int(cfg["model"]["resolution"])
     amps = args.amp or (["off", "bf16"] if device.type == "cpu" else ["off", "fp16", "bf16"])
-    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
-             else f"{platform.processor() or platform.machine()}, {args.threads} threads")
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {args.threads} threads"
+    )
     lines = [
         f"Dogs training throughput for `{args.config}` (α {alpha}, ρ {res}, batch {cfg['data']['batch_size']}, "
         f"optimizer {cfg['optim']['name']}): median of {args.steps} full training steps after {args.warmup} "
@@ -103,7 +108,7 @@ def _alpha_of(weights: str | None) -> float:
     """α of a registry entry name (``mobilenet_v1_0.5_160...`` → 0.5) without loading it."""
     if not weights:
         return 1.0
-    from weights import get_entry
+    from mnet.weights import get_entry
 
     return float(get_entry(weights).alpha)
 

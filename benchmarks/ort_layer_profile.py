@@ -10,6 +10,7 @@ each fp32 layer runs to the machine's GEMM peak.
     python -m benchmarks.ort_layer_profile --alpha 1.0 --resolution 224 --threads 2 \\
         --out benchmarks/results/ort_layer_profile.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from backbone import count_cost, mobilenet_v1
 from benchmarks.peaks import cpu_description
-from tasks.runtime import to_onnx_model
-from tasks.runtime.quantize import quantize_onnx
+from mnet.backbone import count_cost, mobilenet_v1
+from mnet.tasks.runtime import to_onnx_model
+from mnet.tasks.runtime.quantize import quantize_onnx
 
 #: ORT node names carry the exporter's module path: "/layers.3/pw/...", "/head/fc/Gemm"
 _LAYER = re.compile(r"layers\.(\d+)/(dw|pw)|layers\.(0)/|head/fc")
@@ -89,29 +90,43 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         fp32.write_bytes(to_onnx_model(model, torch.from_numpy(x)).SerializeToString())
-        quantize_onnx(fp32, int8, [np.random.default_rng(i).standard_normal(x.shape).astype(np.float32)
-                                   for i in range(4)])
+        quantize_onnx(
+            fp32, int8, [np.random.default_rng(i).standard_normal(x.shape).astype(np.float32) for i in range(4)]
+        )
         (t32, wall32), (t8, wall8) = (profile(f, x, args.threads, args.runs) for f in (fp32, int8))
 
     rows, kinds = [], defaultdict(lambda: np.zeros(3))
     for name, c in cost.items():
         key = name.removesuffix(".conv")
         a, b = t32.get(key, float("nan")), t8.get(key, float("nan"))
-        rows.append(f"| {key} | {c.kind} | {c.mult_adds / 1e6:.1f} | {a:.3f} | {b:.3f} | "
-                    f"{c.mult_adds / a / 1e6:.1f} | {c.mult_adds / b / 1e6:.1f} | {a / b:.2f} |")
+        rows.append(
+            f"| {key} | {c.kind} | {c.mult_adds / 1e6:.1f} | {a:.3f} | {b:.3f} | "
+            f"{c.mult_adds / a / 1e6:.1f} | {c.mult_adds / b / 1e6:.1f} | {a / b:.2f} |"
+        )
         kinds[c.kind] += (c.mult_adds, a, b)
-    by_kind = [f"| {k} | {v[0] / 1e6:.1f} | {v[1]:.2f} | {v[2]:.2f} | {v[0] / v[1] / 1e6:.1f} | "
-               f"{v[0] / v[2] / 1e6:.1f} | {v[1] / v[2]:.2f} |" for k, v in kinds.items()]
+    by_kind = [
+        f"| {k} | {v[0] / 1e6:.1f} | {v[1]:.2f} | {v[2]:.2f} | {v[0] / v[1] / 1e6:.1f} | "
+        f"{v[0] / v[2] / 1e6:.1f} | {v[1] / v[2]:.2f} |"
+        for k, v in kinds.items()
+    ]
     cpu, flags = cpu_description()
-    text = "\n".join([
-        f"ONNX Runtime per-layer kernel time, MobileNetV1 {args.alpha:g}-{args.resolution}, batch 1, "
-        f"{args.threads} threads, {args.runs} runs (per-node medians); onnxruntime {ort.__version__}, "
-        f"{cpu}, {platform.machine()} ({' '.join(flags) or 'no flags read'}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        f"Session time p50: fp32 {wall32:.2f} ms, int8 {wall8:.2f} ms ({wall32 / wall8:.2f}×).",
-        "", "| layer kind | Mult-Adds (M) | fp32 (ms) | int8 (ms) | fp32 GMAC/s | int8 GMAC/s | int8 speed-up |",
-        "|---|---|---|---|---|---|---|", *by_kind,
-        "", "| layer | kind | Mult-Adds (M) | fp32 (ms) | int8 (ms) | fp32 GMAC/s | int8 GMAC/s | int8 speed-up |",
-        "|---|---|---|---|---|---|---|---|", *rows, ""])
+    text = "\n".join(
+        [
+            f"ONNX Runtime per-layer kernel time, MobileNetV1 {args.alpha:g}-{args.resolution}, batch 1, "
+            f"{args.threads} threads, {args.runs} runs (per-node medians); onnxruntime {ort.__version__}, "
+            f"{cpu}, {platform.machine()} ({' '.join(flags) or 'no flags read'}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+            f"Session time p50: fp32 {wall32:.2f} ms, int8 {wall8:.2f} ms ({wall32 / wall8:.2f}×).",
+            "",
+            "| layer kind | Mult-Adds (M) | fp32 (ms) | int8 (ms) | fp32 GMAC/s | int8 GMAC/s | int8 speed-up |",
+            "|---|---|---|---|---|---|---|",
+            *by_kind,
+            "",
+            "| layer | kind | Mult-Adds (M) | fp32 (ms) | int8 (ms) | fp32 GMAC/s | int8 GMAC/s | int8 speed-up |",
+            "|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """The results of ``benchmarks/runtime_peers.py``: one :class:`Cell` per model × runtime × batch, the
 markdown report and the latency plot."""
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,11 @@ def _header(peaks: list[Peak], args: argparse.Namespace, wall_s: float) -> list[
     title = "# Runtimes vs peers: MobileNetV1 α × ρ and torchvision's mobile models on the CPU"
     lines = [title + (" — QUICK SMOKE RUN" if args.quick else ""), ""]
     if args.quick:
-        lines += ["**Quick smoke run (`--quick`)**: one α × ρ, one peer, a few runs per cell, small peak shapes. "
-                  "It shows the script works; it is not the benchmark (the full run is the command without `--quick`).", ""]
+        lines += [
+            "**Quick smoke run (`--quick`)**: one α × ρ, one peer, a few runs per cell, small peak shapes. "
+            "It shows the script works; it is not the benchmark (the full run is the command without `--quick`).",
+            "",
+        ]
     if args.note:
         lines += [args.note, ""]
     lines += [
@@ -90,16 +94,25 @@ def _header(peaks: list[Peak], args: argparse.Namespace, wall_s: float) -> list[
         f"- GFLOP/s = 2 × Mult-Adds × batch / p50. `% of peak`: fp32 runtimes against the best fp32 GEMM peak "
         f"({best(peaks, 'fp32').gops:.0f} GFLOP/s), int8 against ONNX Runtime's best int8 peak "
         f"({best(peaks, 'int8').gops:.0f} GOP/s). `× eager` = eager p50 / this p50 (same model, batch, run).",
-        "", "## Measured GEMM peaks", "",
-        "| kernel | precision | GFLOP/s (int8: GOP/s) |", "|---|---|---|",
+        "",
+        "## Measured GEMM peaks",
+        "",
+        "| kernel | precision | GFLOP/s (int8: GOP/s) |",
+        "|---|---|---|",
     ]
     lines += [f"| {p.name} | {p.dtype} | {p.gops:.1f} |" for p in peaks]
     by_shape: dict[str, dict[str, float]] = {}
     for p in peaks:
         if p.name.startswith("ORT"):
             by_shape.setdefault(p.name.split(", ", 1)[1], {})[p.dtype] = p.gops
-    ratios = [f"{shape}: **{v['int8'] / v['fp32']:.2f}×**" for shape, v in by_shape.items() if {"int8", "fp32"} <= v.keys()]
-    lines += ["", f"Best-case int8 / fp32 speed-up this CPU gives in ONNX Runtime (same shape): {'; '.join(ratios)}.", ""]
+    ratios = [
+        f"{shape}: **{v['int8'] / v['fp32']:.2f}×**" for shape, v in by_shape.items() if {"int8", "fp32"} <= v.keys()
+    ]
+    lines += [
+        "",
+        f"Best-case int8 / fp32 speed-up this CPU gives in ONNX Runtime (same shape): {'; '.join(ratios)}.",
+        "",
+    ]
     return lines
 
 
@@ -111,13 +124,20 @@ def _compact(cells: list[Cell], peaks: list[Peak]) -> list[str]:
     grid = [c for c in cells if c.ours and not c.detection and c.batch == 1]
     models = list(dict.fromkeys(c.model for c in cells if c.batch == 1 and not (c.ours and not c.detection)))
     if grid:
-        top = "mobilenet_v1_1.0_224" if any(c.model == "mobilenet_v1_1.0_224" for c in grid) else \
-            max(grid, key=lambda c: c.mult_adds).model
+        top = (
+            "mobilenet_v1_1.0_224"
+            if any(c.model == "mobilenet_v1_1.0_224" for c in grid)
+            else max(grid, key=lambda c: c.mult_adds).model
+        )
         models.insert(0, top)
-    lines = ["## Batch 1 at a glance", "",
-             "| model | Mult-Adds (M) | " + " | ".join(f"{LABELS[r]} p50 (ms)" for r in RUNTIMES) +
-             " | ORT fp32 vs eager | int8 vs fp32 | ORT fp32 GFLOP/s (% of fp32 peak) |",
-             "|---|---|" + "---|" * len(RUNTIMES) + "---|---|---|"]
+    lines = [
+        "## Batch 1 at a glance",
+        "",
+        "| model | Mult-Adds (M) | "
+        + " | ".join(f"{LABELS[r]} p50 (ms)" for r in RUNTIMES)
+        + " | ORT fp32 vs eager | int8 vs fp32 | ORT fp32 GFLOP/s (% of fp32 peak) |",
+        "|---|---|" + "---|" * len(RUNTIMES) + "---|---|---|",
+    ]
     for m in models:
         row = {r: at.get((m, r)) for r in RUNTIMES}
         first = next(c for c in row.values() if c is not None)
@@ -135,9 +155,12 @@ def _compact(cells: list[Cell], peaks: list[Peak]) -> list[str]:
 
 
 def _full(cells: list[Cell], peaks: list[Peak]) -> list[str]:
-    lines = ["## All cells", "",
-             "| model | ρ | Mult-Adds (M) | runtime | batch | runs | p50 (ms) | p95 (ms) | images/s | GFLOP/s | % of peak | × eager |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## All cells",
+        "",
+        "| model | ρ | Mult-Adds (M) | runtime | batch | runs | p50 (ms) | p95 (ms) | images/s | GFLOP/s | % of peak | × eager |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     eager = {(c.model, c.batch): c.p50_ms for c in cells if c.runtime == "eager" and c.ok}
     for c in cells:
         head = f"| {c.model} | {c.resolution} | {c.mult_adds / 1e6:.0f} | {LABELS[c.runtime]} | {c.batch} |"
@@ -145,14 +168,17 @@ def _full(cells: list[Cell], peaks: list[Peak]) -> list[str]:
             lines.append(f"{head} – | n/a: {c.error} | | | | | |")
             continue
         base = eager.get((c.model, c.batch))
-        lines.append(f"{head} {len(c.times_ms)} | {_fmt(c.p50_ms)} | {_fmt(c.p95_ms)} | {c.images_per_s:.0f} | "
-                     f"{c.gops:.1f} | {100 * c.gops / peak_for(c.runtime, peaks).gops:.0f} % | "
-                     f"{f'{base / c.p50_ms:.2f}' if base else '–'} |")
+        lines.append(
+            f"{head} {len(c.times_ms)} | {_fmt(c.p50_ms)} | {_fmt(c.p95_ms)} | {c.images_per_s:.0f} | "
+            f"{c.gops:.1f} | {100 * c.gops / peak_for(c.runtime, peaks).gops:.0f} % | "
+            f"{f'{base / c.p50_ms:.2f}' if base else '–'} |"
+        )
     return lines + [""]
 
 
-def markdown(cells: list[Cell], peaks: list[Peak], notes: dict[str, dict[str, str]], args: argparse.Namespace,
-             *, wall_s: float) -> str:
+def markdown(
+    cells: list[Cell], peaks: list[Peak], notes: dict[str, dict[str, str]], args: argparse.Namespace, *, wall_s: float
+) -> str:
     """The whole report: header and peaks, the batch-1 summary, every cell, int8 graphs, missing cells."""
     lines = _header(peaks, args, wall_s) + _compact(cells, peaks) + _full(cells, peaks)
     graphs = [f"- {m}: {n['int8 graph']}" for m, n in notes.items() if "int8 graph" in n]
@@ -179,25 +205,54 @@ def plot(cells: list[Cell], peaks: list[Peak], path: Path, threads: int) -> None
             grid = sorted((c for c in mine if c.ours and not c.detection), key=lambda c: c.mult_adds)
             others = [c for c in mine if not (c.ours and not c.detection)]
             if grid:
-                ax.plot([c.mult_adds / 1e6 for c in grid], [c.p50_ms for c in grid], "o-", color=colours[rt],
-                        alpha=0.8, ms=4, label=f"MobileNetV1 α × ρ, {LABELS[rt]}")
+                ax.plot(
+                    [c.mult_adds / 1e6 for c in grid],
+                    [c.p50_ms for c in grid],
+                    "o-",
+                    color=colours[rt],
+                    alpha=0.8,
+                    ms=4,
+                    label=f"MobileNetV1 α × ρ, {LABELS[rt]}",
+                )
             for c in others:
-                ax.scatter(c.mult_adds / 1e6, c.p50_ms, marker="^" if c.detection else "s", color=colours[rt],
-                           edgecolor="black", zorder=3)
-                short = (c.model.replace("mobilenet_", "mnv").replace("_large", "L").replace("_small", "S")
-                         .replace("ssdlite320_", "ssdlite "))
-                ax.annotate(short, (c.mult_adds / 1e6, c.p50_ms), fontsize=6, xytext=(3, -8), textcoords="offset points")
+                ax.scatter(
+                    c.mult_adds / 1e6,
+                    c.p50_ms,
+                    marker="^" if c.detection else "s",
+                    color=colours[rt],
+                    edgecolor="black",
+                    zorder=3,
+                )
+                short = (
+                    c.model.replace("mobilenet_", "mnv")
+                    .replace("_large", "L")
+                    .replace("_small", "S")
+                    .replace("ssdlite320_", "ssdlite ")
+                )
+                ax.annotate(
+                    short, (c.mult_adds / 1e6, c.p50_ms), fontsize=6, xytext=(3, -8), textcoords="offset points"
+                )
         xs = [c.mult_adds / 1e6 for c in cells]
         if xs:
             ma = np.logspace(np.log10(min(xs) * 0.8), np.log10(max(xs) * 1.2), 50)
             for dtype, style in (("fp32", "k--"), ("int8", "k:")):
                 p = best(peaks, dtype)
-                ax.plot(ma, 2 * ma * 1e6 * batch / (p.gops * 1e9) * 1e3, style, lw=1,
-                        label=f"{dtype} GEMM peak ({p.gops:.0f} G{'FLOP' if dtype == 'fp32' else 'OP'}/s)")
+                ax.plot(
+                    ma,
+                    2 * ma * 1e6 * batch / (p.gops * 1e9) * 1e3,
+                    style,
+                    lw=1,
+                    label=f"{dtype} GEMM peak ({p.gops:.0f} G{'FLOP' if dtype == 'fp32' else 'OP'}/s)",
+                )
         ax.scatter([], [], marker="s", color="grey", edgecolor="black", label="torchvision peers")
         ax.scatter([], [], marker="^", color="grey", edgecolor="black", label="detection (raw heads)")
-        ax.set(xscale="log", yscale="log", xlabel="Mult-Adds per image (millions)", ylabel="latency p50 (ms)" + (f", whole batch of {batch}" if batch > 1 else ""),
-               title=f"batch {batch}, {threads} CPU threads")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="Mult-Adds per image (millions)",
+            ylabel="latency p50 (ms)" + (f", whole batch of {batch}" if batch > 1 else ""),
+            title=f"batch {batch}, {threads} CPU threads",
+        )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -21,6 +21,7 @@ Each cell runs until it has ``--cell-seconds`` of timings, at least ``--min-runs
 
 (from the repository root; ``PYTHONPATH=. python benchmarks/runtime_peers.py`` works too).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,20 +32,21 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from backbone import ALPHAS, RESOLUTIONS, count_cost, mobilenet_v1
 from benchmarks.peaks import measure_peaks
 from benchmarks.peers_report import RUNTIMES, Cell, markdown, plot
-from tasks.runtime import OnnxRuntime, Runtime, TorchRuntime, to_onnx_model
-from tasks.runtime.quantize import quantize_onnx
+from mnet.backbone import ALPHAS, RESOLUTIONS, count_cost, mobilenet_v1
+from mnet.tasks.runtime import OnnxRuntime, Runtime, TorchRuntime, to_onnx_model
+from mnet.tasks.runtime.quantize import quantize_onnx
+
 
 class SSDLiteHeads(nn.Module):
     """torchvision SSDLite's backbone + box/class heads on a tensor (raw outputs, no decode/NMS)."""
@@ -91,24 +93,29 @@ def _torchvision(name: str) -> Callable[[], nn.Module]:
 
 
 def _ssd_mobilenet_v1() -> nn.Module:
-    from tasks.detection.model import ssd_mobilenet_v1
+    from mnet.tasks.detection.model import ssd_mobilenet_v1
 
     return SSDHeads(ssd_mobilenet_v1(alpha=1.0, resolution=300))
 
 
 #: the models beside our α × ρ grid, by ``--peers`` name (the detection pair last)
-PEERS: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    ModelSpec("mobilenet_v2", _torchvision("mobilenet_v2"), 224),
-    ModelSpec("mobilenet_v3_large", _torchvision("mobilenet_v3_large"), 224),
-    ModelSpec("mobilenet_v3_small", _torchvision("mobilenet_v3_small"), 224),
-    ModelSpec("ssd_mobilenet_v1", _ssd_mobilenet_v1, 300, ours=True, detection=True),
-    ModelSpec("ssdlite320_mobilenet_v3_large", _torchvision("ssdlite320_mobilenet_v3_large"), 320, detection=True),
-)}
+PEERS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("mobilenet_v2", _torchvision("mobilenet_v2"), 224),
+        ModelSpec("mobilenet_v3_large", _torchvision("mobilenet_v3_large"), 224),
+        ModelSpec("mobilenet_v3_small", _torchvision("mobilenet_v3_small"), 224),
+        ModelSpec("ssd_mobilenet_v1", _ssd_mobilenet_v1, 300, ours=True, detection=True),
+        ModelSpec("ssdlite320_mobilenet_v3_large", _torchvision("ssdlite320_mobilenet_v3_large"), 320, detection=True),
+    )
+}
 
 
 def backbone_specs(alphas: list[float], resolutions: list[int]) -> list[ModelSpec]:
-    return [ModelSpec(f"mobilenet_v1_{a}_{r}", (lambda a=a, r=r: mobilenet_v1(alpha=a, resolution=r)), r, ours=True)
-            for a, r in itertools.product(alphas, resolutions)]
+    return [
+        ModelSpec(f"mobilenet_v1_{a}_{r}", (lambda a=a, r=r: mobilenet_v1(alpha=a, resolution=r)), r, ours=True)
+        for a, r in itertools.product(alphas, resolutions)
+    ]
 
 
 class CellError(Exception):
@@ -132,18 +139,40 @@ def int8_graph_summary(path: Path) -> str:
         so.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         ops = Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
-    int8 = sum(v for k, v in ops.items() if k in ("QLinearConv", "ConvInteger", "QGemm", "QLinearMatMul", "MatMulInteger"))
+    int8 = sum(
+        v for k, v in ops.items() if k in ("QLinearConv", "ConvInteger", "QGemm", "QLinearMatMul", "MatMulInteger")
+    )
     fp32 = sum(v for k, v in ops.items() if k in ("Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm"))
-    plumbing = {"QuantizeLinear", "DequantizeLinear", "Transpose", "Reshape", "Flatten", "Concat", "Squeeze",
-                "Unsqueeze", "Shape", "Gather", "Slice", "Cast"}  # layout and shape arithmetic, no float math
-    left = [f"{k} ×{v}" for k, v in sorted(ops.items()) if k not in plumbing and not k.startswith("Q") and k not in (
-        "Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "ConvInteger", "MatMulInteger")]
-    return (f"{int8}/{int8 + fp32} convs/GEMMs int8; {ops['QuantizeLinear']} quantize + "
-            f"{ops['DequantizeLinear']} dequantize nodes" + (f"; float ops between them: {', '.join(left)}" if left else ""))
+    plumbing = {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "Transpose",
+        "Reshape",
+        "Flatten",
+        "Concat",
+        "Squeeze",
+        "Unsqueeze",
+        "Shape",
+        "Gather",
+        "Slice",
+        "Cast",
+    }  # layout and shape arithmetic, no float math
+    left = [
+        f"{k} ×{v}"
+        for k, v in sorted(ops.items())
+        if k not in plumbing
+        and not k.startswith("Q")
+        and k not in ("Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "ConvInteger", "MatMulInteger")
+    ]
+    return (
+        f"{int8}/{int8 + fp32} convs/GEMMs int8; {ops['QuantizeLinear']} quantize + "
+        f"{ops['DequantizeLinear']} dequantize nodes" + (f"; float ops between them: {', '.join(left)}" if left else "")
+    )
 
 
-def build_runtimes(model: nn.Module, res: int, threads: int, which: list[str], tmp: Path,
-                   notes: dict[str, str]) -> dict[str, Runtime | BaseException]:
+def build_runtimes(
+    model: nn.Module, res: int, threads: int, which: list[str], tmp: Path, notes: dict[str, str]
+) -> dict[str, Runtime | BaseException]:
     """Each requested runtime, or the exception that kept it from being built (a cell then says why)."""
     out: dict[str, Runtime | BaseException] = {}
     onnx_bytes: bytes | BaseException | None = None
@@ -188,8 +217,17 @@ def build_runtimes(model: nn.Module, res: int, threads: int, which: list[str], t
     return out
 
 
-def time_interleaved(runtimes: dict[str, Runtime], x: np.ndarray, *, warmup: int, min_runs: int, max_runs: int,
-                     cell_seconds: float, block: int, pause: float = 0.02) -> dict[str, list[float] | BaseException]:
+def time_interleaved(
+    runtimes: dict[str, Runtime],
+    x: np.ndarray,
+    *,
+    warmup: int,
+    min_runs: int,
+    max_runs: int,
+    cell_seconds: float,
+    block: int,
+    pause: float = 0.02,
+) -> dict[str, list[float] | BaseException]:
     """Round-robin blocks of ``block`` timed runs per runtime; each runtime gets enough runs for about
     ``cell_seconds`` (between ``min_runs`` and ``max_runs``, judged from its fastest warm-up run)."""
     target: dict[str, int] = {}
@@ -235,8 +273,19 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, tmp: Path, bar: tqdm)
     for batch in args.batches:
         bar.set_postfix_str(f"{spec.name}: batch {batch}")
         x = np.random.default_rng(1).standard_normal((batch, 3, spec.resolution, spec.resolution), dtype=np.float32)
-        times = time_interleaved(ready, x, warmup=args.warmup, min_runs=args.min_runs, max_runs=args.max_runs,
-                                 cell_seconds=args.cell_seconds, block=args.block) if ready else {}
+        times = (
+            time_interleaved(
+                ready,
+                x,
+                warmup=args.warmup,
+                min_runs=args.min_runs,
+                max_runs=args.max_runs,
+                cell_seconds=args.cell_seconds,
+                block=args.block,
+            )
+            if ready
+            else {}
+        )
         for rt in args.runtimes:
             got = built[rt] if isinstance(built[rt], BaseException) else times[rt]
             cell = Cell(spec.name, spec.resolution, mult_adds, rt, batch, spec.ours, spec.detection)
@@ -250,17 +299,44 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, tmp: Path, bar: tqdm)
 
 
 #: what ``--quick`` changes (anything given explicitly on the command line wins)
-QUICK = dict(alphas=[0.25], resolutions=[128], peers=["mobilenet_v3_small"], min_runs=3, max_runs=10,
-             cell_seconds=0.2, warmup=1, block=3, peak_gemm=1024, peak_conv=[1, 256, 28], peak_runs=4,
-             out="benchmarks/results/runtime_peers_quick.md", plot="benchmarks/results/runtime_peers_quick.png")
-FULL = dict(alphas=list(ALPHAS), resolutions=list(RESOLUTIONS), peers=list(PEERS), min_runs=20, max_runs=200,
-            cell_seconds=1.5, warmup=3, block=5, peak_gemm=2048, peak_conv=[8, 512, 28], peak_runs=8,
-            out="benchmarks/results/runtime_peers.md", plot="benchmarks/results/runtime_peers.png")
+QUICK = dict(
+    alphas=[0.25],
+    resolutions=[128],
+    peers=["mobilenet_v3_small"],
+    min_runs=3,
+    max_runs=10,
+    cell_seconds=0.2,
+    warmup=1,
+    block=3,
+    peak_gemm=1024,
+    peak_conv=[1, 256, 28],
+    peak_runs=4,
+    out="benchmarks/results/runtime_peers_quick.md",
+    plot="benchmarks/results/runtime_peers_quick.png",
+)
+FULL = dict(
+    alphas=list(ALPHAS),
+    resolutions=list(RESOLUTIONS),
+    peers=list(PEERS),
+    min_runs=20,
+    max_runs=200,
+    cell_seconds=1.5,
+    warmup=3,
+    block=5,
+    peak_gemm=2048,
+    peak_conv=[8, 512, 28],
+    peak_runs=8,
+    out="benchmarks/results/runtime_peers.md",
+    plot="benchmarks/results/runtime_peers.png",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="defaults (full run): " + ", ".join(f"{k}={v}" for k, v in FULL.items()))
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="defaults (full run): " + ", ".join(f"{k}={v}" for k, v in FULL.items()),
+    )
     p.add_argument("--quick", action="store_true", help=f"smoke run: {', '.join(f'{k}={v}' for k, v in QUICK.items())}")
     p.add_argument("--alphas", nargs="+", type=float)
     p.add_argument("--resolutions", nargs="+", type=int)
@@ -275,8 +351,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int)
     p.add_argument("--block", type=int, help="consecutive runs of one runtime before switching")
     p.add_argument("--peak-gemm", type=int, help="n of the n³ GEMM peak measurements")
-    p.add_argument("--peak-conv", nargs=3, type=int, metavar=("BATCH", "CHANNELS", "SIZE"),
-                   help="shape of the 1×1 conv peak measurements")
+    p.add_argument(
+        "--peak-conv",
+        nargs=3,
+        type=int,
+        metavar=("BATCH", "CHANNELS", "SIZE"),
+        help="shape of the 1×1 conv peak measurements",
+    )
     p.add_argument("--peak-runs", type=int)
     p.add_argument("--note", default="", help="a line added under the title (e.g. 'measured under load')")
     p.add_argument("--out")
@@ -284,7 +365,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
     if "--note" in given:  # the note is printed on its own
-        del given[given.index("--note"):given.index("--note") + 2]
+        del given[given.index("--note") : given.index("--note") + 2]
     args.command = shlex.join(["python", "-m", "benchmarks.runtime_peers"] + given)
     if args.runs is not None:
         args.min_runs = args.max_runs = args.runs
@@ -302,8 +383,10 @@ def main(argv: list[str] | None = None) -> None:
     specs = backbone_specs(args.alphas, args.resolutions) + [PEERS[name] for name in args.peers]
     cells: list[Cell] = []
     notes: dict[str, dict[str, str]] = {}
-    with tempfile.TemporaryDirectory() as tmp, tqdm(total=1 + len(specs) * (1 + len(args.batches)), unit="step",
-                                                    desc="runtime_peers", file=sys.stderr) as bar:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tqdm(total=1 + len(specs) * (1 + len(args.batches)), unit="step", desc="runtime_peers", file=sys.stderr) as bar,
+    ):
         bar.set_postfix_str("GEMM peaks")
         peaks = measure_peaks(args.threads, gemm=args.peak_gemm, conv=tuple(args.peak_conv), runs=args.peak_runs)
         bar.update()

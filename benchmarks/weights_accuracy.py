@@ -7,6 +7,7 @@ next to the original model's top-1 on the same photos and the published (full va
 Entries already cached (``mnet weights fetch``) are used as they are; others are converted from a file
 found under ``--source``; entries with neither are listed as not evaluated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-import weights
-from tasks import get_task
+from mnet import weights
+from mnet.tasks import get_task
 
 #: the originals' top-1 / top-5 on ../shared/data/imagenet (1,300 photos), from ../shared/golden/REFERENCE.md:
 #: TensorFlow (TF-slim eval recipe) for the float graph, TFLite built-in kernels (PIL bilinear resize) for uint8
@@ -71,13 +72,26 @@ def main(argv: list[str] | None = None) -> int:
         orig = ORIGINAL_ON_SHARED.get(e.name)
         ref = f"{orig[0]:.2f} / {orig[1]:.2f} ({orig[2]})" if orig else "-"
         delta = f"{r['top1'] - orig[0]:+.2f}" if orig else "-"
-        lines.append(f"| `{e.name}` | {e.alpha} | {e.resolution} | {r['n']} | {r['top1']:.2f} | {r['top5']:.2f} | "
-                     f"{ref} | {delta} | {e.published.get('top1', '-')} |")
+        lines.append(
+            f"| `{e.name}` | {e.alpha} | {e.resolution} | {r['n']} | {r['top1']:.2f} | {r['top5']:.2f} | "
+            f"{ref} | {delta} | {e.published.get('top1', '-')} |"
+        )
     if skipped:
-        lines += ["", f"Not evaluated (original not at hand; `mnet weights fetch NAME` with internet): "
-                      f"{', '.join(f'`{n}`' for n in skipped)}."]
-    lines += ["", "Made by:", "", "```", "PYTHONPATH=. python benchmarks/weights_accuracy.py "
-              + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])), "```", ""]
+        lines += [
+            "",
+            f"Not evaluated (original not at hand; `mnet weights fetch NAME` with internet): "
+            f"{', '.join(f'`{n}`' for n in skipped)}.",
+        ]
+    lines += [
+        "",
+        "Made by:",
+        "",
+        "```",
+        "PYTHONPATH=. python benchmarks/weights_accuracy.py "
+        + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "```",
+        "",
+    ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))

@@ -1,15 +1,17 @@
 """The Task interface and registry: each task plugs a head onto the shared backbone."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from backbone import Cost, count_cost
+from mnet.backbone import Cost, count_cost
 
 if TYPE_CHECKING:
     from .engine import TrainParts
@@ -59,8 +61,9 @@ class Task(ABC):
         task's postprocessing as graph ops (tasks that support it; a module with ``dynamic_batch = False``
         is exported and checked at batch 1)."""
         if with_postprocess:
-            raise ValueError(f"task {self.name!r} has no postprocessing to put inside the graph "
-                             f"(its network's outputs are final)")
+            raise ValueError(
+                f"task {self.name!r} has no postprocessing to put inside the graph (its network's outputs are final)"
+            )
         return self.network(model)
 
     def with_network(self, model: nn.Module, network: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,14 +89,14 @@ class Task(ABC):
     def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
         """(model in eval mode, :class:`weights.LoadedWeights`) for a weights entry or suite file of this
         task; tasks that can adapt other tasks' weights (dogs from ImageNet) override this."""
-        from weights import build_pretrained
+        from mnet.weights import build_pretrained
 
         model, w = build_pretrained(weights, source=source)
         if w.task != self.name:
             raise ValueError(f"weights {weights} are for task {w.task!r}, not {self.name!r}")
         return model, w
 
-    def train_parts(self, cfg: Mapping[str, Any]) -> "TrainParts":
+    def train_parts(self, cfg: Mapping[str, Any]) -> TrainParts:
         """Model, training data, loss and validation metrics for the engine (``mnet train``), built
         from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""
         raise NotImplementedError(f"task {self.name!r} cannot be trained yet")
@@ -115,8 +118,15 @@ class Task(ABC):
         exported file (None when the file records no build). Default: none."""
         return {}
 
-    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
-                    image_sizes: Sequence[tuple[int, int]] | None = None, **options: Any) -> list[dict[str, Any]]:
+    def postprocess(
+        self,
+        outputs: Any,
+        *,
+        labels: Sequence[str] | None = None,
+        top_k: int = 5,
+        image_sizes: Sequence[tuple[int, int]] | None = None,
+        **options: Any,
+    ) -> list[dict[str, Any]]:
         """Batch outputs of :meth:`network` (numpy arrays in its output structure) → one JSON-ready dict
         per image.
 
@@ -136,8 +146,14 @@ class Task(ABC):
         for row in probs:
             top = np.argpartition(-row, k - 1)[:k]
             top = top[np.argsort(-row[top])]
-            results.append({"top_k": [{"index": int(i), "label": labels[i] if labels else str(int(i)),
-                                       "prob": float(row[i])} for i in top]})
+            results.append(
+                {
+                    "top_k": [
+                        {"index": int(i), "label": labels[i] if labels else str(int(i)), "prob": float(row[i])}
+                        for i in top
+                    ]
+                }
+            )
         return results
 
 

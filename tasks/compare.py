@@ -1,18 +1,20 @@
 """``mnet compare``: params, Mult-Adds and latency of every task at every α × ρ."""
+
 from __future__ import annotations
 
 import csv
 import io
 import itertools
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from backbone import ALPHAS, RESOLUTIONS
-from backbone.config import validate_alpha, validate_resolution
+from mnet.backbone import ALPHAS, RESOLUTIONS
+from mnet.backbone.config import validate_alpha, validate_resolution
 
 from .base import TASKS, get_task
 from .timing import measure_latency
@@ -74,13 +76,15 @@ def compare(
             except ValueError as e:
                 raise ValueError(f"task {task.name!r} at {alpha:g}-{res}: {e}") from e
             used = rt.name
-            lat = measure_latency(task.inference_fn(rt), torch.randn(1, 3, res, res),
-                                  warmup=warmup, runs=runs, threads=threads)
+            lat = measure_latency(
+                task.inference_fn(rt), torch.randn(1, 3, res, res), warmup=warmup, runs=runs, threads=threads
+            )
             p50, p95 = round(lat.p50_ms, 3), round(lat.p95_ms, 3)
         row = CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads, used)
         if data and task.name in data:
-            row.metric_name, row.metric = measure_metric(task, alpha, res, data[task.name],
-                                                         source=weights_source, limit=eval_limit)
+            row.metric_name, row.metric = measure_metric(
+                task, alpha, res, data[task.name], source=weights_source, limit=eval_limit
+            )
         rows.append(row)
     return rows
 
@@ -88,8 +92,8 @@ def compare(
 def pretrained_entry(task: Any, alpha: float, resolution: int, source: str | None = None):
     """A registry entry with exactly this α × ρ that the task can load and that is usable without a
     download (cached, or its original file under ``source``), or None."""
-    from weights import list_entries
-    from weights.loader import is_available
+    from mnet.weights import list_entries
+    from mnet.weights.loader import is_available
 
     for wtask in task.weights_tasks:
         for entry in list_entries(wtask):
@@ -98,8 +102,9 @@ def pretrained_entry(task: Any, alpha: float, resolution: int, source: str | Non
     return None
 
 
-def measure_metric(task: Any, alpha: float, resolution: int, data: str, *, source: str | None = None,
-                   limit: int | None = None) -> tuple[str | None, float | None]:
+def measure_metric(
+    task: Any, alpha: float, resolution: int, data: str, *, source: str | None = None, limit: int | None = None
+) -> tuple[str | None, float | None]:
     """The task's primary metric for the pretrained weights at this α × ρ on ``data`` ((None, None)
     when the registry has no such weights at hand)."""
     entry = pretrained_entry(task, alpha, resolution, source)
@@ -116,12 +121,31 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def format_table(rows: Iterable[CompareRow]) -> str:
-    header = ["task", "alpha", "res", "params (M)", "Mult-Adds (M)", "p50 (ms)", "p95 (ms)", "threads", "runtime",
-              "metric"]
+    header = [
+        "task",
+        "alpha",
+        "res",
+        "params (M)",
+        "Mult-Adds (M)",
+        "p50 (ms)",
+        "p95 (ms)",
+        "threads",
+        "runtime",
+        "metric",
+    ]
     body = [
-        [r.task, f"{r.alpha:g}", str(r.resolution), f"{r.params / 1e6:.2f}", f"{r.mult_adds / 1e6:.0f}",
-         _fmt(r.latency_ms_p50, ".2f"), _fmt(r.latency_ms_p95, ".2f"), str(r.threads), r.runtime,
-         "-" if r.metric is None else f"{r.metric_name} {r.metric:.2f}"]
+        [
+            r.task,
+            f"{r.alpha:g}",
+            str(r.resolution),
+            f"{r.params / 1e6:.2f}",
+            f"{r.mult_adds / 1e6:.0f}",
+            _fmt(r.latency_ms_p50, ".2f"),
+            _fmt(r.latency_ms_p95, ".2f"),
+            str(r.threads),
+            r.runtime,
+            "-" if r.metric is None else f"{r.metric_name} {r.metric:.2f}",
+        ]
         for r in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
@@ -160,18 +184,30 @@ def plot(rows: Sequence[CompareRow], path: str) -> None:
         pts = [r for r in rows if r.task == task and r.latency_ms_p50 is not None]
         ax.scatter([r.mult_adds / 1e6 for r in pts], [r.latency_ms_p50 for r in pts], label=task)
         for r in pts:
-            ax.annotate(f"{r.alpha:g}-{r.resolution}", (r.mult_adds / 1e6, r.latency_ms_p50),
-                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                f"{r.alpha:g}-{r.resolution}",
+                (r.mult_adds / 1e6, r.latency_ms_p50),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     threads = rows[0].threads if rows else 0
-    ax.set(xscale="log", yscale="log", xlabel="Mult-Adds (millions, log scale)", ylabel="latency p50 (ms, batch 1, log scale)",
-           title=f"MobileNetV1 α × ρ: latency vs Mult-Adds ({threads} CPU threads)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="Mult-Adds (millions, log scale)",
+        ylabel="latency p50 (ms, batch 1, log scale)",
+        title=f"MobileNetV1 α × ρ: latency vs Mult-Adds ({threads} CPU threads)",
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     if with_metric:
         ax2 = axes[0][1]
         for task in dict.fromkeys(r.task for r in with_metric):
             pts = [r for r in with_metric if r.task == task]
-            ax2.scatter([r.mult_adds / 1e6 for r in pts], [r.metric for r in pts], label=f"{task} ({pts[0].metric_name})")
+            ax2.scatter(
+                [r.mult_adds / 1e6 for r in pts], [r.metric for r in pts], label=f"{task} ({pts[0].metric_name})"
+            )
         ax2.set(xscale="log", xlabel="Mult-Adds (millions, log scale)", ylabel="metric", title="metric vs Mult-Adds")
         ax2.grid(True, which="both", alpha=0.3)
         ax2.legend()

@@ -3,6 +3,7 @@
 Every consumer (the CLI's ``predict``, the demo, its JSON endpoint) reads these, so a new task only
 has to fill them in to be drawn and served.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

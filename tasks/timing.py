@@ -1,9 +1,10 @@
 """Latency measurement: warm-up, then the median and 95th percentile of repeated batch runs."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

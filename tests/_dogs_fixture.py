@@ -1,4 +1,5 @@
 """A tiny synthetic Stanford Dogs tree in the official layout (random images, real breed folders)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from tasks.dogs.data import breeds
+from mnet.tasks.dogs.data import breeds
 
 
 def write_list(root: Path, split: str, files: list[str], labels: list[int]) -> None:
@@ -17,12 +18,15 @@ def write_list(root: Path, split: str, files: list[str], labels: list[int]) -> N
         cells[i, 0] = f
         annos[i, 0] = f.rsplit(".", 1)[0]
     (root / "lists").mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(str(root / "lists" / f"{split}_list.mat"),
-                     {"file_list": cells, "annotation_list": annos, "labels": np.asarray(labels, dtype=np.uint8)[:, None]})
+    scipy.io.savemat(
+        str(root / "lists" / f"{split}_list.mat"),
+        {"file_list": cells, "annotation_list": annos, "labels": np.asarray(labels, dtype=np.uint8)[:, None]},
+    )
 
 
-def make_fake_dogs(root: Path, *, n_breeds: int = 4, per_breed: dict[str, int] | None = None, size: int = 72,
-                   seed: int = 0) -> Path:
+def make_fake_dogs(
+    root: Path, *, n_breeds: int = 4, per_breed: dict[str, int] | None = None, size: int = 72, seed: int = 0
+) -> Path:
     """``per_breed`` = images per breed for each split (default train 6, test 2)."""
     per_breed = per_breed or {"train": 6, "test": 2}
     rng = np.random.default_rng(seed)

@@ -1,4 +1,5 @@
 """Shared fixtures. Real data and weights live in ../shared (or $MNET_SHARED); tests needing them skip without."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Invariants of the backbone, run over the α × ρ grid."""
+
 from __future__ import annotations
 
 import itertools
@@ -6,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from backbone import ALPHAS, RESOLUTIONS, MobileNetConfig, mobilenet_v1, scale_channels
-from backbone.layers import tf_same_pad
+from mnet.backbone import ALPHAS, RESOLUTIONS, MobileNetConfig, mobilenet_v1, scale_channels
+from mnet.backbone.layers import tf_same_pad
 
 GRID = list(itertools.product(ALPHAS, RESOLUTIONS))
 
@@ -113,15 +114,29 @@ def test_bad_resolution(resolution):
         MobileNetConfig(resolution=resolution)
 
 
-@pytest.mark.parametrize("kw,match", [(dict(activation="gelu"), "activation"), (dict(padding="same"), "padding"),
-                                      (dict(num_classes=-1), "num_classes"), (dict(dropout=1.0), "dropout")])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(activation="gelu"), "activation"),
+        (dict(padding="same"), "padding"),
+        (dict(num_classes=-1), "num_classes"),
+        (dict(dropout=1.0), "dropout"),
+    ],
+)
 def test_bad_knobs(kw, match):
     with pytest.raises(ValueError, match=match):
         mobilenet_v1(**kw)
 
 
-@pytest.mark.parametrize("shape,match", [((1, 1, 64, 64), "3 input channels"), ((1, 4, 64, 64), "got 4"),
-                                         ((3, 64, 64), "rank 4"), ((1, 1, 3, 64, 64), "rank 5")])
+@pytest.mark.parametrize(
+    "shape,match",
+    [
+        ((1, 1, 64, 64), "3 input channels"),
+        ((1, 4, 64, 64), "got 4"),
+        ((3, 64, 64), "rank 4"),
+        ((1, 1, 3, 64, 64), "rank 5"),
+    ],
+)
 def test_bad_input_tensor(shape, match):
     model = mobilenet_v1(alpha=0.25)
     with pytest.raises(ValueError, match=match):

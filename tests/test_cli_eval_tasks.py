@@ -1,18 +1,36 @@
 """`mnet eval TASK` runs each task through the same command (small slices of the real data)."""
+
 from __future__ import annotations
 
 import json
 
-from apps.cli import main
+from mnet.apps.cli import main
 
 
 def test_eval_detection_onnxruntime_matches_torch(shared, capsys):
     """SSD's network in ONNX Runtime, NMS after it: the same COCO AP as the PyTorch model."""
     reports = {}
     for runtime in ("torch", "onnxruntime"):
-        code = main(["eval", "detection", "--weights", "ssd_mobilenet_v1_0.75_300.tflite_coco_quant",
-                     "--data", str(shared("data", "coco")), "--split", "val2017", "--limit", "8",
-                     "--runtime", runtime, "--source", str(shared("weights", "tf_od_api")), "--format", "json"])
+        code = main(
+            [
+                "eval",
+                "detection",
+                "--weights",
+                "ssd_mobilenet_v1_0.75_300.tflite_coco_quant",
+                "--data",
+                str(shared("data", "coco")),
+                "--split",
+                "val2017",
+                "--limit",
+                "8",
+                "--runtime",
+                runtime,
+                "--source",
+                str(shared("weights", "tf_od_api")),
+                "--format",
+                "json",
+            ]
+        )
         out = capsys.readouterr().out
         assert code == 0, out
         reports[runtime] = json.loads(out)

@@ -1,9 +1,10 @@
 """Cost counting reproduces the paper (Tables 2, 4, 6, 7, 9) and TF-slim's exact totals."""
+
 from __future__ import annotations
 
 import pytest
 
-from backbone import count_cost, mobilenet_v1
+from mnet.backbone import count_cost, mobilenet_v1
 
 
 def cost(**kw):
@@ -11,7 +12,9 @@ def cost(**kw):
     return count_cost(mobilenet_v1(resolution=res, **kw), res)
 
 
-@pytest.mark.parametrize("alpha,mult_adds_m,params_m", [(1.0, 569, 4.2), (0.75, 325, 2.6), (0.5, 149, 1.3), (0.25, 41, 0.5)])
+@pytest.mark.parametrize(
+    "alpha,mult_adds_m,params_m", [(1.0, 569, 4.2), (0.75, 325, 2.6), (0.5, 149, 1.3), (0.25, 41, 0.5)]
+)
 def test_table6_width_multiplier(alpha, mult_adds_m, params_m):
     c = cost(alpha=alpha)
     assert round(c.mult_adds / 1e6) == mult_adds_m
@@ -41,14 +44,20 @@ def test_table4_full_convolution():
 def test_table2_breakdown():
     shares = cost().by_kind()
     expected = {  # (Mult-Adds %, params %); the paper prints 1.19 % for the first conv, a transposition
-        "pointwise": (94.86, 74.59), "depthwise": (3.06, 1.06), "conv": (1.91, 0.02), "fc": (0.18, 24.33)}
+        "pointwise": (94.86, 74.59),
+        "depthwise": (3.06, 1.06),
+        "conv": (1.91, 0.02),
+        "fc": (0.18, 24.33),
+    }
     for kind, (ma, pa) in expected.items():
         assert shares[kind][0] == pytest.approx(ma, abs=0.01)
         assert shares[kind][1] == pytest.approx(pa, abs=0.01)
     assert sum(m for m, _ in shares.values()) == pytest.approx(100)
 
 
-@pytest.mark.parametrize("alpha,resolution,params,mult_adds", [(1.0, 224, 3_185_088, 567_716_352), (0.75, 128, 1_800_144, 106_002_432)])
+@pytest.mark.parametrize(
+    "alpha,resolution,params,mult_adds", [(1.0, 224, 3_185_088, 567_716_352), (0.75, 128, 1_800_144, 106_002_432)]
+)
 def test_tf_slim_exact_base_network(alpha, resolution, params, mult_adds):
     c = cost(alpha=alpha, resolution=resolution, num_classes=0)
     assert (c.params, c.mult_adds) == (params, mult_adds)

@@ -4,12 +4,12 @@ the ``/predict`` endpoint through ``gradio_client``, bad uploads, and concurrent
 Needs ../shared (weights, video, samples) and, for the browser tests, Chromium (apt `chromium`) and the
 `playwright` package; each test skips with the reason when something is missing.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
-import shutil
 import socket
 import threading
 import time
@@ -22,18 +22,24 @@ from PIL import Image
 gradio = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-from apps.demo.app import available_tasks, build_app, default_tasks_for  # noqa: E402
-from apps.demo.models import WeightsChooser  # noqa: E402
-from apps.demo.pipeline import DemoPipeline  # noqa: E402
-
 from conftest import shared_path  # noqa: E402
 from support.fake_camera import video_to_y4m  # noqa: E402
+
+from mnet.apps.demo.app import available_tasks, build_app, default_tasks_for  # noqa: E402
+from mnet.apps.demo.models import WeightsChooser  # noqa: E402
+from mnet.apps.demo.pipeline import DemoPipeline  # noqa: E402
 
 CHROMIUM = os.environ.get("MNET_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = os.environ.get("MNET_SCREENSHOT_DIR")  # set to keep screenshots (the README's come from here)
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
     "--disable-quic",
 ]
 
@@ -54,11 +60,18 @@ def demo(tmp_path_factory):
         pytest.skip("no task has weights available under ../shared/weights")
     pipeline = DemoPipeline(chooser, source=weights_dir)
     pipeline.preload(default_tasks_for(tasks), "1.0-224")
-    app = build_app(pipeline, tasks=tasks, sizes=chooser.sizes(), default_tasks=default_tasks_for(tasks),
-                    default_size="1.0-224", samples=str(shared_path("data", "samples")))
+    app = build_app(
+        pipeline,
+        tasks=tasks,
+        sizes=chooser.sizes(),
+        default_tasks=default_tasks_for(tasks),
+        default_size="1.0-224",
+        samples=str(shared_path("data", "samples")),
+    )
     port = free_port()
-    app.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port,
-                                                  prevent_thread_lock=True, quiet=True)
+    app.queue(default_concurrency_limit=4).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "tasks": tasks, "pipeline": pipeline}
     finally:
@@ -153,16 +166,21 @@ def test_four_concurrent_clients(demo):
 
 # -- a real browser ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    camera = video_to_y4m(shared_path("data", "video", "vtest.avi"),
-                          tmp_path_factory.mktemp("camera") / "vtest.y4m", frames=100)
+    camera = video_to_y4m(
+        shared_path("data", "video", "vtest.avi"), tmp_path_factory.mktemp("camera") / "vtest.y4m", frames=100
+    )
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                               args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={camera}"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={camera}"],
+        )
         yield b
         b.close()
 
@@ -221,8 +239,10 @@ def test_camera_stream_in_browser(browser, demo, tasks):
         changes = watch_live_output(page, 10)
         fps = (len(changes) - 1) / (changes[-1][0] - changes[0][0]) if len(changes) > 2 else 0.0
         stats = page.locator("#live-stats textarea").input_value()
-        print(f"\nbrowser, {'+'.join(tasks)}: {len(changes)} annotated frames in 10 s, displayed {fps:.1f} FPS; "
-              f"server says: {stats}")
+        print(
+            f"\nbrowser, {'+'.join(tasks)}: {len(changes)} annotated frames in 10 s, displayed {fps:.1f} FPS; "
+            f"server says: {stats}"
+        )
         assert len(changes) >= 3 and "model" in stats and "FPS" in stats
         frame = np.asarray(Image.open(io.BytesIO(page.request.get(changes[-1][1]).body())).convert("RGB"))
         if "detection" in tasks:  # person boxes on the pedestrians, in the detection colour
@@ -234,13 +254,16 @@ def test_camera_stream_in_browser(browser, demo, tasks):
         fps_file = os.environ.get("MNET_DEMO_FPS_FILE")
         if fps_file:
             with open(fps_file, "a") as f:
-                f.write(json.dumps({"tasks": tasks, "fps": round(fps, 2), "frames": len(changes), "stats": stats}) + "\n")
+                f.write(
+                    json.dumps({"tasks": tasks, "fps": round(fps, 2), "frames": len(changes), "stats": stats}) + "\n"
+                )
     finally:
         page.close()
 
 
-@pytest.mark.parametrize("task,photo", [("classification", "coffee.png"), ("detection", "astronaut.png"),
-                                        ("face_attributes", "t1.jpg")])
+@pytest.mark.parametrize(
+    "task,photo", [("classification", "coffee.png"), ("detection", "astronaut.png"), ("face_attributes", "t1.jpg")]
+)
 def test_upload_tab_in_browser(browser, demo, task, photo):
     if task not in demo["tasks"]:
         pytest.skip(f"no weights for {task}")
@@ -251,9 +274,11 @@ def test_upload_tab_in_browser(browser, demo, task, photo):
         page.get_by_role("tab", name="Upload").click()
         page.locator("#upload-input input[type=file]").set_input_files(str(shared_path("data", "samples", photo)))
         page.locator("#run-button").click()
-        page.wait_for_function("document.querySelector('#upload-json') && "
-                               "document.querySelector('#upload-json').innerText.includes('model_ms')",
-                               timeout=120_000)
+        page.wait_for_function(
+            "document.querySelector('#upload-json') && "
+            "document.querySelector('#upload-json').innerText.includes('model_ms')",
+            timeout=120_000,
+        )
         page.wait_for_selector("#upload-output img", timeout=30_000)
         text = page.locator("#upload-json").inner_text()
         assert "total_ms" in text and "error" not in text.lower()

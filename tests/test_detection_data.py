@@ -1,4 +1,5 @@
 """COCO-format data: official layout, label mapping, bad annotations, augmentation, COCOeval."""
+
 from __future__ import annotations
 
 import json
@@ -8,15 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from tasks.detection.data import CocoDetection
-from tasks.detection.data import load_coco
-from tasks.detection.metrics import coco_eval
-from tasks.detection.transforms import EvalTransform, TrainTransform
+from mnet.tasks.detection.data import CocoDetection, load_coco
+from mnet.tasks.detection.metrics import coco_eval
+from mnet.tasks.detection.transforms import EvalTransform, TrainTransform
 
 
 def _dataset(tmp_path, annotations, images=None, categories=None, write_images=True):
-    images = images or [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
-                        {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48}]
+    images = images or [
+        {"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
+        {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48},
+    ]
     categories = categories or [{"id": 7, "name": "cat"}, {"id": 3, "name": "dog"}]
     (tmp_path / "annotations").mkdir()
     (tmp_path / "train").mkdir()
@@ -33,13 +35,16 @@ def _ann(aid, bbox, cat=7, image_id=1, crowd=0):
 
 
 def test_custom_categories_clipping_crowd_and_empty_images(tmp_path):
-    root = _dataset(tmp_path, [
-        _ann(1, [10, 10, 20, 20], cat=3),
-        _ann(2, [-5, 30, 20, 30], cat=7),   # partly outside: clipped
-        _ann(3, [70, 10, 5, 5]),            # wholly outside: dropped
-        _ann(4, [10, 10, 0, 5]),            # zero width: dropped
-        _ann(5, [0, 0, 30, 30], crowd=1),   # crowd: ignored
-    ])
+    root = _dataset(
+        tmp_path,
+        [
+            _ann(1, [10, 10, 20, 20], cat=3),
+            _ann(2, [-5, 30, 20, 30], cat=7),  # partly outside: clipped
+            _ann(3, [70, 10, 5, 5]),  # wholly outside: dropped
+            _ann(4, [10, 10, 0, 5]),  # zero width: dropped
+            _ann(5, [0, 0, 30, 30], crowd=1),  # crowd: ignored
+        ],
+    )
     ds = CocoDetection(root, "train")
     assert ds.category_ids == [3, 7] and ds.class_names == ["dog", "cat"] and len(ds) == 2
     assert ds.stats["clipped"] == 1 and ds.stats["invalid_dropped"] == 2 and ds.stats["crowd_ignored"] == 1
@@ -52,12 +57,15 @@ def test_custom_categories_clipping_crowd_and_empty_images(tmp_path):
     assert empty["boxes"].shape == (0, 4)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (_ann(42, [1, 2, 3, 4], cat=99), "annotation id 42: unknown category_id 99"),
-    (_ann(43, [1, float("nan"), 3, 4]), "annotation id 43: bbox has non-finite"),
-    (_ann(44, [1, 2, 3]), "annotation id 44: bbox must be"),
-    (_ann(45, [1, "x", 3, 4]), "annotation id 45: bbox has non-numeric"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (_ann(42, [1, 2, 3, 4], cat=99), "annotation id 42: unknown category_id 99"),
+        (_ann(43, [1, float("nan"), 3, 4]), "annotation id 43: bbox has non-finite"),
+        (_ann(44, [1, 2, 3]), "annotation id 44: bbox must be"),
+        (_ann(45, [1, "x", 3, 4]), "annotation id 45: bbox has non-numeric"),
+    ],
+)
 def test_bad_annotations_name_the_annotation(tmp_path, bad, message):
     root = _dataset(tmp_path, [_ann(1, [1, 1, 5, 5]), bad])
     with pytest.raises(ValueError, match=message):
@@ -104,8 +112,11 @@ def test_real_coco_val2017(shared):
 def test_coco_eval_scores_ground_truth_as_perfect(shared):
     gt = load_coco(shared("data", "coco", "annotations", "instances_val2017.json"))
     ids = sorted(gt.getImgIds())[:20]
-    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
-               for a in gt.loadAnns(gt.getAnnIds(imgIds=ids)) if not a["iscrowd"]]
+    results = [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+        for a in gt.loadAnns(gt.getAnnIds(imgIds=ids))
+        if not a["iscrowd"]
+    ]
     out = coco_eval(gt, results, ids)
     assert out["n"] == 20 and out["AP"] == pytest.approx(1.0, abs=1e-6)
     assert coco_eval(gt, [], ids)["AP"] == 0.0

@@ -1,9 +1,10 @@
 """The early-stopping greedy NMS keeps exactly what torchvision's NMS keeps first."""
+
 import pytest
 import torch
 from torchvision.ops import batched_nms, nms
 
-from tasks.detection.postprocess import EARLY_STOP_MAX_KEEP, batched_greedy_nms, greedy_nms
+from mnet.tasks.detection.postprocess import EARLY_STOP_MAX_KEEP, batched_greedy_nms, greedy_nms
 
 
 def _boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -19,5 +20,7 @@ def _boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 def test_greedy_nms_is_the_prefix_of_full_nms(n, max_keep, iou):
     boxes, scores, labels = _boxes(n, seed=n + max_keep)
     assert greedy_nms(boxes, scores, iou, max_keep).tolist() == nms(boxes, scores, iou)[:max_keep].tolist()
-    assert (batched_greedy_nms(boxes, scores, labels, iou, max_keep).tolist()
-            == batched_nms(boxes, scores, labels, iou)[:max_keep].tolist())
+    assert (
+        batched_greedy_nms(boxes, scores, labels, iou, max_keep).tolist()
+        == batched_nms(boxes, scores, labels, iou)[:max_keep].tolist()
+    )

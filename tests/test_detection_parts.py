@@ -1,18 +1,19 @@
 """SSD parts: anchors (golden: the official file's 1,917), box coder, matcher, loss, post-processing, model."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from tasks.detection.anchors import AnchorConfig, generate_anchors
-from tasks.detection.box_coder import BoxCoder, cxcywh_to_xyxy
-from tasks.detection.convert import feature_shapes
-from tasks.detection.loss import LossConfig, hard_negative_mask, ssd_loss
-from tasks.detection.matcher import BACKGROUND, IGNORE, assign, match
-from tasks.detection.model import ssd_mobilenet_v1
-from tasks.detection.postprocess import PostprocessConfig, postprocess
-from tasks.detection.task import DetectionTask
+from mnet.tasks.detection.anchors import AnchorConfig, generate_anchors
+from mnet.tasks.detection.box_coder import BoxCoder, cxcywh_to_xyxy
+from mnet.tasks.detection.convert import feature_shapes
+from mnet.tasks.detection.loss import LossConfig, hard_negative_mask, ssd_loss
+from mnet.tasks.detection.matcher import BACKGROUND, IGNORE, assign, match
+from mnet.tasks.detection.model import ssd_mobilenet_v1
+from mnet.tasks.detection.postprocess import PostprocessConfig, postprocess
+from mnet.tasks.detection.task import DetectionTask
 
 GOLDEN = ("golden", "tflite_ssd_mobilenet_v1_coco_quant.npz")
 
@@ -88,8 +89,7 @@ def test_box_coder_decodes_the_tflite_detections(shared):
 
 # -- matcher -------------------------------------------------------------------------------------------
 def test_match_thresholds_and_forced_match():
-    iou = torch.tensor([[0.7, 0.45, 0.2, 0.0],
-                        [0.1, 0.3, 0.35, 0.0]])  # gt 1's best IoU (0.35) is below the threshold
+    iou = torch.tensor([[0.7, 0.45, 0.2, 0.0], [0.1, 0.3, 0.35, 0.0]])  # gt 1's best IoU (0.35) is below the threshold
     m = match(iou, threshold=0.5, unmatched_threshold=0.4)
     assert m.tolist() == [0, IGNORE, 1, BACKGROUND]
     assert match(torch.zeros(0, 3)).tolist() == [BACKGROUND] * 3
@@ -124,8 +124,10 @@ def test_ssd_loss_trains(kind):
     torch.manual_seed(0)
     model = ssd_mobilenet_v1(alpha=0.25, resolution=96, num_classes=3, loss=LossConfig(classification=kind)).train()
     x = torch.randn(2, 3, 96, 96)
-    targets = [{"boxes": torch.tensor([[10.0, 20.0, 60.0, 90.0]]), "labels": torch.tensor([2])},
-               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]  # an empty image
+    targets = [
+        {"boxes": torch.tensor([[10.0, 20.0, 60.0, 90.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},
+    ]  # an empty image
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(5):
@@ -159,8 +161,9 @@ def _two_overlapping_boxes():
 
 def test_per_class_nms_keeps_overlapping_boxes_of_different_classes():
     codes, logits, anchors = _two_overlapping_boxes()
-    det = postprocess(codes, logits, anchors, BoxCoder(), PostprocessConfig(score_fn="sigmoid", score_threshold=0.5),
-                      [(100, 200)])[0]
+    det = postprocess(
+        codes, logits, anchors, BoxCoder(), PostprocessConfig(score_fn="sigmoid", score_threshold=0.5), [(100, 200)]
+    )[0]
     assert det["labels"].tolist() == [1, 2, 1]
     assert torch.allclose(det["boxes"][0], torch.tensor([40.0, 20.0, 80.0, 40.0]))  # pixels of a 200×100 image
     assert (det["scores"][:-1] >= det["scores"][1:]).all()

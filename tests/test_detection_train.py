@@ -1,4 +1,5 @@
 """Training through the engine (``mnet train detection``) and the slow full-size checks."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ import json
 import pytest
 from PIL import Image
 
-from tasks import get_task
-from tasks.engine import load_config, train
+from mnet.tasks import get_task
+from mnet.tasks.engine import load_config, train
 
 
 def _tiny_coco(root, n=4):
@@ -17,7 +18,9 @@ def _tiny_coco(root, n=4):
     for i in range(1, n + 1):
         Image.new("RGB", (80, 64), (40 * i, 90, 160)).save(root / "train" / f"{i}.jpg")
         images.append({"id": i, "file_name": f"{i}.jpg", "width": 80, "height": 64})
-        anns.append({"id": i, "image_id": i, "category_id": 5 + i % 2, "bbox": [8, 8, 40, 30], "iscrowd": 0, "area": 1200})
+        anns.append(
+            {"id": i, "image_id": i, "category_id": 5 + i % 2, "bbox": [8, 8, 40, 30], "iscrowd": 0, "area": 1200}
+        )
     doc = {"images": images, "annotations": anns, "categories": [{"id": 5, "name": "a"}, {"id": 6, "name": "b"}]}
     (root / "annotations" / "instances_train.json").write_text(json.dumps(doc))
     return root
@@ -25,13 +28,23 @@ def _tiny_coco(root, n=4):
 
 def test_engine_trains_a_custom_dataset_and_exports(tmp_path):
     root = _tiny_coco(tmp_path / "data")
-    cfg = load_config("tasks/detection/configs/custom_dataset.yaml", [
-        f"data.root={root}", "data.val_split=null", "data.batch_size=2", "model.alpha=0.25", "model.resolution=96",
-        "model.backbone_weights=null", "train.epochs=1", "train.progress=false", f"output.dir={tmp_path / 'run'}",
-    ])
+    cfg = load_config(
+        "tasks/detection/configs/custom_dataset.yaml",
+        [
+            f"data.root={root}",
+            "data.val_split=null",
+            "data.batch_size=2",
+            "model.alpha=0.25",
+            "model.resolution=96",
+            "model.backbone_weights=null",
+            "train.epochs=1",
+            "train.progress=false",
+            f"output.dir={tmp_path / 'run'}",
+        ],
+    )
     summary = train(get_task("detection"), cfg)
     assert summary["global_step"] == 2 and summary["last"]["train_loss"] > 0
-    from weights import load_weights
+    from mnet.weights import load_weights
 
     w = load_weights(tmp_path / "run" / "last.safetensors")  # the suite's weights format, as `mnet eval` reads it
     model = get_task("detection").build_model(**w.model_kwargs)
@@ -45,12 +58,17 @@ def test_engine_trains_a_custom_dataset_and_exports(tmp_path):
 def test_official_tflite_ssd_ap_matches_tflite(shared, tmp_path, monkeypatch):
     """`mnet eval detection --weights ssd_mobilenet_v1_0.75_300.tflite_coco_quant` on the 206 val2017 photos,
     with the file's own post-process (10 detections, class-agnostic NMS): AP within 1 point of TFLite's 0.182."""
-    from weights import build_pretrained
+    from mnet.weights import build_pretrained
 
     monkeypatch.setenv("MNET_CACHE", str(tmp_path / "cache"))
-    model, w = build_pretrained("ssd_mobilenet_v1_0.75_300.tflite_coco_quant",
-                                source=shared("weights", "tf_od_api"))
-    r = get_task("detection").evaluate(model, shared("data", "coco"), split="val2017", progress=False,
-                                       preprocess=w.preprocess, results_json=tmp_path / "res.json")
+    model, w = build_pretrained("ssd_mobilenet_v1_0.75_300.tflite_coco_quant", source=shared("weights", "tf_od_api"))
+    r = get_task("detection").evaluate(
+        model,
+        shared("data", "coco"),
+        split="val2017",
+        progress=False,
+        preprocess=w.preprocess,
+        results_json=tmp_path / "res.json",
+    )
     assert r["n"] == 206 and r["detections"] == 2060
     assert abs(r["AP"] - 0.182) < 0.01

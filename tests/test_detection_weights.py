@@ -1,5 +1,6 @@
 """Golden tests of the imported official detectors: the TFLite COCO SSD against TFLite's own outputs,
 and the face-api.js face detector on real photos."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,17 +8,18 @@ import pytest
 import torch
 from PIL import Image
 
-from tasks.detection.convert import convert_tflite_ssd, convert_tfjs_faceapi_ssd
-from tasks.detection.faces import detect_faces
-from tasks.detection.task import DetectionTask
-from weights import get_entry
+from mnet.tasks.detection.convert import convert_tfjs_faceapi_ssd, convert_tflite_ssd
+from mnet.tasks.detection.faces import detect_faces
+from mnet.tasks.detection.task import DetectionTask
+from mnet.weights import get_entry
 
 
 def _model(entry_name: str, converted):
     entry = get_entry(entry_name)
     model = DetectionTask().build_model(**entry.model_kwargs)
-    missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in converted.state_dict.items()},
-                                                strict=False)
+    missing, unexpected = model.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in converted.state_dict.items()}, strict=False
+    )
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing)
     return model.eval()
 

@@ -1,16 +1,17 @@
 """Stanford Dogs: official-layout reader, bad input, labels, Table 10 cost, zero-shot head, real data."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from _dogs_fixture import make_fake_dogs, write_list
 from PIL import Image
 
-from _dogs_fixture import make_fake_dogs, write_list
-from tasks import get_task
-from tasks.data import ImageDecodeError
-from tasks.dogs.data import NUM_BREEDS, StanfordDogs, breeds, read_box
-from tasks.dogs.pretrained import dog_rows_head, imagenet_rows
+from mnet.tasks import get_task
+from mnet.tasks.data import ImageDecodeError
+from mnet.tasks.dogs.data import NUM_BREEDS, StanfordDogs, breeds, read_box
+from mnet.tasks.dogs.pretrained import dog_rows_head, imagenet_rows
 
 
 def test_breed_table_is_the_official_order():
@@ -72,7 +73,7 @@ def test_bad_and_odd_images(tmp_path):
     Image.fromarray(arr).convert("L").save(files[0], format="JPEG")
     Image.fromarray(arr).convert("CMYK").save(files[1], format="JPEG")
     Image.fromarray(arr).convert("RGBA").save(files[2], format="PNG")  # PNG bytes behind a .jpg name
-    Image.fromarray((arr[..., 0].astype(np.uint16) * 257)).save(files[3], format="PNG")
+    Image.fromarray(arr[..., 0].astype(np.uint16) * 257).save(files[3], format="PNG")
     files[4].write_bytes(files[4].read_bytes()[:200])  # truncated JPEG
     ds = StanfordDogs(root, "train")
     names = [s.path.name for s in ds.samples]
@@ -101,9 +102,11 @@ def test_evaluate_counts_skipped_and_empty_class_folder(tmp_path):
 
 def test_box_annotation_crop(tmp_path):
     xml = tmp_path / "a"
-    xml.write_text("<annotation><object><bndbox><xmin>5</xmin><ymin>6</ymin><xmax>20</xmax><ymax>30</ymax>"
-                   "</bndbox></object><object><bndbox><xmin>2</xmin><ymin>9</ymin><xmax>15</xmax><ymax>31</ymax>"
-                   "</bndbox></object></annotation>")
+    xml.write_text(
+        "<annotation><object><bndbox><xmin>5</xmin><ymin>6</ymin><xmax>20</xmax><ymax>30</ymax>"
+        "</bndbox></object><object><bndbox><xmin>2</xmin><ymin>9</ymin><xmax>15</xmax><ymax>31</ymax>"
+        "</bndbox></object></annotation>"
+    )
     assert read_box(xml) == (2, 6, 20, 31)
 
 
@@ -129,14 +132,29 @@ def test_train_then_mnet_eval_on_the_export(tmp_path, capsys):
     """`mnet train dogs` exports the suite's weights format; `mnet eval dogs --weights` reads it back."""
     import json
 
-    from apps.cli import main
+    from mnet.apps.cli import main
 
     data = make_fake_dogs(tmp_path / "dogs", n_breeds=2, per_breed={"train": 4, "test": 2})
     run = tmp_path / "run"
-    assert main(["train", "dogs", "--config", "tasks/dogs/configs/smoke.yaml", f"data.root={data}",
-                 f"output.dir={run}", "train.epochs=1", "train.accum_steps=1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "dogs",
+                "--config",
+                "tasks/dogs/configs/smoke.yaml",
+                f"data.root={data}",
+                f"output.dir={run}",
+                "train.epochs=1",
+                "train.accum_steps=1",
+            ]
+        )
+        == 0
+    )
     trained = json.loads(capsys.readouterr().out)
-    assert main(["eval", "dogs", "--weights", str(run / "last.safetensors"), "--data", str(data), "--format", "json"]) == 0
+    assert (
+        main(["eval", "dogs", "--weights", str(run / "last.safetensors"), "--data", str(data), "--format", "json"]) == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 4 and report["top1"] == pytest.approx(trained["last"]["top1"])
     assert (run / "config.yaml").is_file() and (run / "metrics.jsonl").is_file()
@@ -146,10 +164,25 @@ def test_train_then_mnet_eval_on_the_export(tmp_path, capsys):
 def test_real_zero_shot_through_mnet_eval(shared, capsys):
     import json
 
-    from apps.cli import main
+    from mnet.apps.cli import main
 
     root, src = shared("data", "stanford_dogs"), shared("weights", "tflite")
-    assert main(["eval", "dogs", "--weights", "mobilenet_v1_0.25_128.tflite_in1k_quant", "--source", str(src),
-                 "--data", str(root), "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "dogs",
+                "--weights",
+                "mobilenet_v1_0.25_128.tflite_in1k_quant",
+                "--source",
+                str(src),
+                "--data",
+                str(root),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 150 and report["top1"] > 30.0

@@ -1,13 +1,14 @@
 """Backbone freezing, BatchNorm-statistics freezing, unfreezing after N epochs, EMA export (in-process)."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from backbone import mobilenet_v1
-from tasks.engine import TrainParts, load_config, train
-from tasks.engine.checkpoint import load_checkpoint
+from mnet.backbone import mobilenet_v1
+from mnet.tasks.engine import TrainParts, load_config, train
+from mnet.tasks.engine.checkpoint import load_checkpoint
 
 
 class TinyTask:
@@ -28,14 +29,31 @@ class TinyTask:
             self.snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
             return {"score": float(len(self.snapshots))}
 
-        return TrainParts(model=model, train_set=TensorDataset(x, y), loss_fn=nn.functional.cross_entropy,
-                          evaluate=evaluate, metric="score", backbone=model.layers)
+        return TrainParts(
+            model=model,
+            train_set=TensorDataset(x, y),
+            loss_fn=nn.functional.cross_entropy,
+            evaluate=evaluate,
+            metric="score",
+            backbone=model.layers,
+        )
 
 
 def run(tmp_path, *overrides: str) -> TinyTask:
     task = TinyTask()
-    cfg = load_config(None, ["task=tiny", "data.batch_size=4", "train.epochs=2", "train.progress=false",
-                             "train.threads=1", f"output.dir={tmp_path}", "optim.lr=0.05", *overrides])
+    cfg = load_config(
+        None,
+        [
+            "task=tiny",
+            "data.batch_size=4",
+            "train.epochs=2",
+            "train.progress=false",
+            "train.threads=1",
+            f"output.dir={tmp_path}",
+            "optim.lr=0.05",
+            *overrides,
+        ],
+    )
     train(task, cfg)
     return task
 
@@ -57,7 +75,7 @@ def test_freeze_bn_keeps_statistics_but_trains_weights(tmp_path):
 
 
 def test_ema_is_evaluated_and_exported(tmp_path):
-    from weights import load_weights
+    from mnet.weights import load_weights
 
     t = run(tmp_path, "train.ema.decay=0.5", "train.epochs=1")
     state = load_checkpoint(tmp_path / "last.pt")

@@ -1,4 +1,5 @@
 """A NaN/inf loss stops training with a clear message and leaves the last good checkpoint untouched."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,9 +7,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from backbone import mobilenet_v1
-from tasks.engine import NonFiniteLossError, TrainParts, load_config, train
-from tasks.engine.checkpoint import load_checkpoint
+from mnet.backbone import mobilenet_v1
+from mnet.tasks.engine import NonFiniteLossError, TrainParts, load_config, train
+from mnet.tasks.engine.checkpoint import load_checkpoint
 
 
 class PoisonedTask:
@@ -33,10 +34,22 @@ class PoisonedTask:
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, value):
-    cfg = load_config(None, ["task=poisoned", "data.batch_size=4", "train.epochs=3", "train.progress=false",
-                             f"output.dir={tmp_path}", "optim.lr=0.01", "train.threads=1"])
+    cfg = load_config(
+        None,
+        [
+            "task=poisoned",
+            "data.batch_size=4",
+            "train.epochs=3",
+            "train.progress=false",
+            f"output.dir={tmp_path}",
+            "optim.lr=0.01",
+            "train.threads=1",
+        ],
+    )
     task = PoisonedTask(bad_call=5, value=value)  # 3 batches per epoch: batch 5 is in epoch 2
-    with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at epoch 2.*last good checkpoint .*last\.pt is kept"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"loss is (nan|inf) at epoch 2.*last good checkpoint .*last\.pt is kept"
+    ):
         train(task, cfg)
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["epoch"] == 1 and state["global_step"] == 3  # end of epoch 1, nothing after
@@ -48,12 +61,24 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, value):
 
 
 def test_train_command_reports_non_finite_loss(tmp_path, capsys):
-    from apps.cli import main
-
     from _dogs_fixture import make_fake_dogs
 
+    from mnet.apps.cli import main
+
     data = make_fake_dogs(tmp_path / "dogs", n_breeds=2, per_breed={"train": 4, "test": 1})
-    rc = main(["train", "dogs", "--config", "tasks/dogs/configs/smoke.yaml", f"data.root={data}",
-               f"output.dir={tmp_path / 'run'}", "optim.name=sgd", "optim.lr=1e38", "train.epochs=1", "train.accum_steps=1"])
+    rc = main(
+        [
+            "train",
+            "dogs",
+            "--config",
+            "tasks/dogs/configs/smoke.yaml",
+            f"data.root={data}",
+            f"output.dir={tmp_path / 'run'}",
+            "optim.name=sgd",
+            "optim.lr=1e38",
+            "train.epochs=1",
+            "train.accum_steps=1",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and "mnet train: error: loss is" in err and "Lower optim.lr" in err

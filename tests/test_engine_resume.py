@@ -1,4 +1,5 @@
 """Crash recovery and distributed training through the real command line (`mnet train dogs`)."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from _dogs_fixture import make_fake_dogs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,8 +17,12 @@ SMOKE = REPO / "tasks" / "dogs" / "configs" / "smoke.yaml"
 
 def mnet_train(*args: str, torchrun: int = 0, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}"] if torchrun else [sys.executable]
-    cmd = [*launcher, "-m", "apps.cli", "train", "dogs", "--config", str(SMOKE), *args]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}"]
+        if torchrun
+        else [sys.executable]
+    )
+    cmd = [*launcher, "-m", "mnet.apps.cli", "train", "dogs", "--config", str(SMOKE), *args]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
@@ -51,10 +55,11 @@ def test_killed_mid_epoch_then_resumed_matches_uninterrupted(tmp_path):
 def test_ddp_gloo_two_processes(tmp_path):
     data = make_fake_dogs(tmp_path / "dogs", n_breeds=2, per_breed={"train": 8, "test": 2})
     run = tmp_path / "ddp"
-    proc = mnet_train(f"data.root={data}", f"output.dir={run}", "train.epochs=1", "train.checkpoint_every_steps=null",
-                      torchrun=2)
+    proc = mnet_train(
+        f"data.root={data}", f"output.dir={run}", "train.epochs=1", "train.checkpoint_every_steps=null", torchrun=2
+    )
     # 16 images over 2 ranks → 8 each, batch 4 → 2 batches, accum 2 → 1 optimizer step
-    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    summary = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert summary["global_step"] == 1 and summary["rank"] == 0
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert [l["type"] for l in lines].count("epoch") == 1  # rank 0 logs alone

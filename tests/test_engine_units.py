@@ -1,4 +1,5 @@
 """Engine pieces: config overrides, parameter groups, schedules, AMP modes, checkpoints, EMA, sampler."""
+
 from __future__ import annotations
 
 import math
@@ -6,13 +7,13 @@ import math
 import pytest
 import torch
 
-from backbone import mobilenet_v1
-from tasks.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from tasks.engine.config import ConfigError, load_config
-from tasks.engine.data import ResumableSampler, SeededDataset
-from tasks.engine.ema import ModelEMA
-from tasks.engine.optim import WarmupSchedule, build_optimizer, param_groups
-from tasks.engine.trainer import amp_dtype
+from mnet.backbone import mobilenet_v1
+from mnet.tasks.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mnet.tasks.engine.config import ConfigError, load_config
+from mnet.tasks.engine.data import ResumableSampler, SeededDataset
+from mnet.tasks.engine.ema import ModelEMA
+from mnet.tasks.engine.optim import WarmupSchedule, build_optimizer, param_groups
+from mnet.tasks.engine.trainer import amp_dtype
 
 
 def test_config_file_overrides_and_unknown_keys(tmp_path):

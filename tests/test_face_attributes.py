@@ -1,4 +1,5 @@
 """Face attributes: CelebA reader (and its bad input), per-attribute metrics, models, cost, loss, training parts."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,11 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from tasks import get_task
-from tasks.face_attributes import (CELEBA_ATTRIBUTES, CelebA, average_precision, multilabel_metrics, read_attributes,
-                                   read_bboxes, select_attributes)
-from tasks.face_attributes.task import MultiLabelLoss, pos_weights
-from tasks.face_attributes.transforms import face_eval_transform
+from mnet.tasks import get_task
+from mnet.tasks.face_attributes import (
+    CELEBA_ATTRIBUTES,
+    CelebA,
+    average_precision,
+    multilabel_metrics,
+    read_attributes,
+    read_bboxes,
+    select_attributes,
+)
+from mnet.tasks.face_attributes.task import MultiLabelLoss, pos_weights
+from mnet.tasks.face_attributes.transforms import face_eval_transform
 
 
 def write_celeba(root: Path, n: int = 6, *, names=CELEBA_ATTRIBUTES, header_count: int | None = None) -> Path:
@@ -25,8 +33,9 @@ def write_celeba(root: Path, n: int = 6, *, names=CELEBA_ATTRIBUTES, header_coun
         name = f"{i + 1:06d}.jpg"
         Image.fromarray(rng.integers(0, 255, (218, 178, 3), dtype=np.uint8)).save(root / "img_align_celeba" / name)
         rows.append(name + " " + " ".join(str(v) for v in rng.choice([-1, 1], len(names))))
-    (root / "list_attr_celeba.txt").write_text(f"{header_count if header_count is not None else n}\n"
-                                               + " ".join(names) + "\n" + "\n".join(rows) + "\n")
+    (root / "list_attr_celeba.txt").write_text(
+        f"{header_count if header_count is not None else n}\n" + " ".join(names) + "\n" + "\n".join(rows) + "\n"
+    )
     (root / "list_eval_partition.txt").write_text("\n".join(f"{i + 1:06d}.jpg {i % 3}" for i in range(n)) + "\n")
     return root
 
@@ -81,8 +90,9 @@ def test_in_the_wild_crops(tmp_path):
     (root / "img_celeba").mkdir()
     for i in range(3):
         Image.new("RGB", (400, 300), (i * 50, 0, 0)).save(root / "img_celeba" / f"{i + 1:06d}.jpg")
-    (root / "list_bbox_celeba.txt").write_text("3\nimage_id x_1 y_1 width height\n"
-                                               + "".join(f"{i + 1:06d}.jpg 100 50 80 100\n" for i in range(3)))
+    (root / "list_bbox_celeba.txt").write_text(
+        "3\nimage_id x_1 y_1 width height\n" + "".join(f"{i + 1:06d}.jpg 100 50 80 100\n" for i in range(3))
+    )
     assert read_bboxes(root / "list_bbox_celeba.txt")["000001.jpg"] == (100, 50, 80, 100)
     ds = CelebA(root, "train", face_eval_transform(32), in_the_wild=True, margin=0.0)
     assert ds.load_image(0).size == (100, 100)  # square around the 80×100 box
@@ -149,7 +159,9 @@ def test_loss_labels_teacher_and_pos_weight():
     assert MultiLabelLoss()(logits, y) == pytest.approx(float(bce(logits, y)))
     both = torch.stack([y, soft], dim=1)
     assert MultiLabelLoss(label_weight=0.0)(logits, both) == pytest.approx(float(bce(logits, soft)))
-    assert MultiLabelLoss(label_weight=0.5)(logits, both) == pytest.approx(float(0.5 * bce(logits, soft) + 0.5 * bce(logits, y)))
+    assert MultiLabelLoss(label_weight=0.5)(logits, both) == pytest.approx(
+        float(0.5 * bce(logits, soft) + 0.5 * bce(logits, y))
+    )
     w = pos_weights(torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 1.0]]), "auto", ["a", "b"])
     assert w.tolist() == pytest.approx([3.0, 1.0])  # negatives / positives
     with pytest.raises(ValueError, match="pos_weight"):
@@ -159,8 +171,11 @@ def test_loss_labels_teacher_and_pos_weight():
 def test_train_parts_and_evaluate_on_fake_celeba(tmp_path):
     root = write_celeba(tmp_path / "c", n=9)
     task = get_task("face_attributes")
-    cfg = {"model": {"alpha": 0.25, "resolution": 64, "weights": None}, "data": {"root": str(root), "batch_size": 4},
-           "loss": {"pos_weight": "auto"}}
+    cfg = {
+        "model": {"alpha": 0.25, "resolution": 64, "weights": None},
+        "data": {"root": str(root), "batch_size": 4},
+        "loss": {"pos_weight": "auto"},
+    }
     parts = task.train_parts(cfg)
     x, y = parts.train_set[0]
     assert x.shape == (3, 64, 64) and y.shape == (40,)
@@ -176,18 +191,27 @@ def test_train_parts_and_evaluate_on_fake_celeba(tmp_path):
 @pytest.mark.slow
 def test_engine_finetune_then_distill(tmp_path):
     """Through the engine: a tiny run on labels, then a student trained on its exported outputs."""
-    from tasks.engine import load_config, train
+    from mnet.tasks.engine import load_config, train
 
     root = write_celeba(tmp_path / "c", n=12)
     task = get_task("face_attributes")
-    base = [f"data.root={root}", "data.batch_size=4", "model.alpha=0.25", "model.resolution=64", "train.epochs=1",
-            "train.progress=false", "data.attributes=[Male,Smiling,Young]"]
+    base = [
+        f"data.root={root}",
+        "data.batch_size=4",
+        "model.alpha=0.25",
+        "model.resolution=64",
+        "train.epochs=1",
+        "train.progress=false",
+        "data.attributes=[Male,Smiling,Young]",
+    ]
     cfg = load_config(None, base + [f"output.dir={tmp_path / 'teacher'}"])
     cfg["task"] = "face_attributes"
     summary = train(task, cfg)
     teacher = tmp_path / "teacher" / "last.safetensors"
     assert teacher.is_file() and "mean_ap" in summary["last"]
-    cfg = load_config(None, base + [f"output.dir={tmp_path / 'student'}", f"loss.teacher={teacher}", "loss.label_weight=0.5"])
+    cfg = load_config(
+        None, base + [f"output.dir={tmp_path / 'student'}", f"loss.teacher={teacher}", "loss.label_weight=0.5"]
+    )
     cfg["task"] = "face_attributes"
     parts = task.train_parts(cfg)
     x, t = parts.train_set[0]

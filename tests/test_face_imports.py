@@ -1,5 +1,6 @@
 """Imported face models: RetinaFace priors/decoding against biubug6's reference loops, the converters, and
 the faces-in-the-wild pipeline on the sample photos (every face found, each with an age and a gender)."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.face_attributes.retinaface import (MIN_SIZES, STEPS, VARIANCES, RetinaFace, decode_boxes, decode_landmarks,
-                                              priors)
+from mnet.tasks.face_attributes.retinaface import (
+    MIN_SIZES,
+    STEPS,
+    VARIANCES,
+    RetinaFace,
+    decode_boxes,
+    decode_landmarks,
+    priors,
+)
 
 
 def reference_priors(h: int, w: int, min_sizes=MIN_SIZES, steps=STEPS) -> list[list[float]]:
@@ -62,7 +70,7 @@ def test_retinaface_shapes_any_alpha():
 
 
 def _ensure(name: str, source) -> None:
-    from weights import cached_path, fetch_and_convert
+    from mnet.weights import cached_path, fetch_and_convert
 
     if not cached_path(name).exists():
         fetch_and_convert(name, source=source)
@@ -71,14 +79,17 @@ def _ensure(name: str, source) -> None:
 @pytest.fixture
 def face_models(shared):
     faces = shared("weights", "faces")
-    for name in ("faceres_mobilenet_v1_1.0_224.age_gender", "retinaface_mobilenet_v1_0.25_640.biubug6_widerface",
-                 "ssd_mobilenet_v1_1.0_512.faceapi_faces"):
+    for name in (
+        "faceres_mobilenet_v1_1.0_224.age_gender",
+        "retinaface_mobilenet_v1_0.25_640.biubug6_widerface",
+        "ssd_mobilenet_v1_1.0_512.faceapi_faces",
+    ):
         _ensure(name, faces)
     return faces
 
 
 def test_retinaface_conversion_keeps_every_tensor(face_models):
-    from weights import load_weights
+    from mnet.weights import load_weights
 
     src = torch.load(face_models / "retinaface_mobilenet0.25_Final.pth", map_location="cpu", weights_only=True)
     ours = load_weights("retinaface_mobilenet_v1_0.25_640.biubug6_widerface").state_dict
@@ -90,8 +101,8 @@ def test_retinaface_conversion_keeps_every_tensor(face_models):
 
 
 def test_faceres_conversion(face_models):
-    from weights import build_pretrained
-    from weights.formats.tfjs import read_tfjs
+    from mnet.weights import build_pretrained
+    from mnet.weights.formats.tfjs import read_tfjs
 
     model, w = build_pretrained("faceres_mobilenet_v1_1.0_224.age_gender")
     tfjs = read_tfjs(face_models / "faceres-deep.json").weights
@@ -103,15 +114,15 @@ def test_faceres_conversion(face_models):
     y = dw.bn(dw.conv(torch.nn.functional.pad(x, (0, 1, 0, 1))))
     k = tfjs["conv_dw_2/depthwise_kernel"][:, :, 5, 0]
     xp = np.pad(x[0, 5].numpy(), ((0, 1), (0, 1)))
-    ref = sum(k[i, j] * xp[i:i + 8:2, j:j + 8:2] for i in range(3) for j in range(3))
+    ref = sum(k[i, j] * xp[i : i + 8 : 2, j : j + 8 : 2] for i in range(3) for j in range(3))
     ref = ref * tfjs["conv_dw_2_bn/batchnorm_1/mul"][5] + tfjs["conv_dw_2_bn/batchnorm_1/sub"][5]
     np.testing.assert_allclose(y[0, 5].detach().numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("image, men, women", [("face.jpg", 3, 1), ("t1.jpg", 3, 3)])
 def test_pipeline_finds_every_face_with_age_and_gender(face_models, shared, image, men, women):
-    from tasks.data.images import load_rgb
-    from tasks.face_attributes.pipeline import FacePipeline
+    from mnet.tasks.data.images import load_rgb
+    from mnet.tasks.face_attributes.pipeline import FacePipeline
 
     faces = FacePipeline()(load_rgb(shared("data", "samples", image)))
     assert len(faces) == men + women
@@ -124,9 +135,9 @@ def test_pipeline_finds_every_face_with_age_and_gender(face_models, shared, imag
 def test_retinaface_agrees_with_the_ssd_on_t1(face_models, shared):
     from torchvision.ops import box_iou
 
-    from tasks.data.images import load_rgb
-    from tasks.detection.faces import detect_faces
-    from tasks.face_attributes.retinaface import detect_faces_retina
+    from mnet.tasks.data.images import load_rgb
+    from mnet.tasks.detection.faces import detect_faces
+    from mnet.tasks.face_attributes.retinaface import detect_faces_retina
 
     img = load_rgb(shared("data", "samples", "t1.jpg"))
     ssd, _ = detect_faces(img)
@@ -145,7 +156,7 @@ def test_retinaface_agrees_with_the_ssd_on_t1(face_models, shared):
 def test_image_without_faces(face_models, tmp_path):
     from PIL import Image
 
-    from tasks import get_task
+    from mnet.tasks import get_task
 
     Image.new("RGB", (320, 240), (90, 140, 200)).save(tmp_path / "sky.png")
     (res,) = get_task("face_attributes").predict_files([tmp_path / "sky.png"])
@@ -157,16 +168,20 @@ def test_image_without_faces(face_models, tmp_path):
 
 @pytest.mark.slow
 def test_pipeline_attributes_and_demo_runner(face_models, shared, tmp_path):
-    from apps.demo.runners import RUNNERS
-    from tasks import get_task
-    from tasks.data.images import load_rgb
-    from weights import save_weights
+    from mnet.apps.demo.runners import RUNNERS
+    from mnet.tasks import get_task
+    from mnet.tasks.data.images import load_rgb
+    from mnet.weights import save_weights
 
     names = ["Male", "Smiling", "Young"]
     model = get_task("face_attributes").build_model(alpha=0.25, resolution=64, num_attributes=3)
-    meta = {"task": "face_attributes", "arch": "mobilenet_v1", "labels": names,
-            "model_kwargs": {"alpha": 0.25, "resolution": 64, "num_attributes": 3},
-            "preprocess": {"resolution": 64, "mean": [127.5] * 3, "std": [127.5] * 3}}
+    meta = {
+        "task": "face_attributes",
+        "arch": "mobilenet_v1",
+        "labels": names,
+        "model_kwargs": {"alpha": 0.25, "resolution": 64, "num_attributes": 3},
+        "preprocess": {"resolution": 64, "mean": [127.5] * 3, "std": [127.5] * 3},
+    }
     path = save_weights(tmp_path / "attrs.safetensors", model.state_dict(), meta)
     runner = RUNNERS["face_attributes"]("faceres_mobilenet_v1_1.0_224.age_gender", attributes=str(path), top_k=2)
     pred = runner(np.asarray(load_rgb(shared("data", "samples", "face.jpg"))), threshold=0.5)

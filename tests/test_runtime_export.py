@@ -1,4 +1,5 @@
 """ONNX / TorchScript export: graph shape (BN folded, pads merged, dynamic batch) and checked outputs."""
+
 from __future__ import annotations
 
 import collections
@@ -8,9 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from backbone import mobilenet_v1
-from tasks.runtime import ExportMismatchError, OnnxRuntime, export_onnx, export_torchscript, read_metadata, to_onnx_model
-from tasks.runtime.export import MIN_OPSET, OUTPUT_SPEC_KEY
+from mnet.backbone import mobilenet_v1
+from mnet.tasks.runtime import (
+    ExportMismatchError,
+    OnnxRuntime,
+    export_onnx,
+    export_torchscript,
+    read_metadata,
+    to_onnx_model,
+)
+from mnet.tasks.runtime.export import MIN_OPSET, OUTPUT_SPEC_KEY
 
 onnx = pytest.importorskip("onnx")
 

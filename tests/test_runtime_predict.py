@@ -1,4 +1,5 @@
 """mnet predict / export / eval on real images: the same answers from every runtime and exported file."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from apps.cli import main
-from tasks import get_task
-from tasks.runtime import OnnxRuntime
-from tasks.runtime.predict import build_predictor, expand_images
+from mnet.apps.cli import main
+from mnet.tasks import get_task
+from mnet.tasks.runtime import OnnxRuntime
+from mnet.tasks.runtime.predict import build_predictor, expand_images
 
 pytest.importorskip("onnxruntime")
 WEIGHTS = "mobilenet_v1_1.0_224.tfslim_in1k"
@@ -44,16 +45,21 @@ def exported(tmp_path_factory):
 
     samples = shared_path("data", "samples")
     out = tmp_path_factory.mktemp("export") / "mnv1.onnx"
-    assert main(["export", "--weights", WEIGHTS, "--format", "onnx", "--out", str(out),
-                 "--check-images", str(samples)]) == 0
+    assert (
+        main(["export", "--weights", WEIGHTS, "--format", "onnx", "--out", str(out), "--check-images", str(samples)])
+        == 0
+    )
     return out
 
 
 def test_predict_same_answer_in_torch_onnxruntime_and_exported_file(exported, shared, capsys):
     photo = str(shared("data", "samples", "coffee.png"))
     tops = []
-    for extra in (["--weights", WEIGHTS, "--runtime", "torch"], ["--weights", WEIGHTS, "--runtime", "onnxruntime"],
-                  ["--weights", str(exported)]):
+    for extra in (
+        ["--weights", WEIGHTS, "--runtime", "torch"],
+        ["--weights", WEIGHTS, "--runtime", "onnxruntime"],
+        ["--weights", str(exported)],
+    ):
         assert main(["predict", "classification", photo, "--format", "json", *extra]) == 0
         (result,) = json.loads(capsys.readouterr().out)
         assert len(result["top_k"]) == 5
@@ -74,21 +80,35 @@ def test_predict_errors(exported, tmp_path, capsys):
 def test_exported_metadata_drives_eval(exported, shared):
     rt = build_predictor(None, str(exported)).runtime
     assert isinstance(rt, OnnxRuntime) and rt.metadata["mnet.task"] == "classification"
-    result = get_task("classification").evaluate(rt, shared("data", "imagenet"), limit=16, progress=False,
-                                                 batch_size=8, preprocess=build_predictor(None, str(exported)).preprocess)
+    result = get_task("classification").evaluate(
+        rt,
+        shared("data", "imagenet"),
+        limit=16,
+        progress=False,
+        batch_size=8,
+        preprocess=build_predictor(None, str(exported)).preprocess,
+    )
     assert result["n"] == 16 and result["top1"] >= 50.0  # the real weights, not a random model
 
 
 def test_numpy_preprocess_is_the_weights_recipe(shared):
     """The torch-free path (``Task.preprocess`` → ``Preprocess.to_array``) gives the recipe's own values."""
-    from tasks.base import get_task
-    from tasks.data.images import load_rgb
-    from weights import Preprocess, get_entry
+    from mnet.tasks.base import get_task
+    from mnet.tasks.data.images import load_rgb
+    from mnet.weights import Preprocess, get_entry
 
-    recipes = [get_entry(WEIGHTS).preprocess,
-               Preprocess(96, mean=(10.0, 20.0, 30.0), std=(2.0, 3.0, 4.0), color_order="BGR", crop_fraction=0.5,
-                          interpolation="tf_legacy_bilinear"),
-               Preprocess(96, color_order="BGR")]
+    recipes = [
+        get_entry(WEIGHTS).preprocess,
+        Preprocess(
+            96,
+            mean=(10.0, 20.0, 30.0),
+            std=(2.0, 3.0, 4.0),
+            color_order="BGR",
+            crop_fraction=0.5,
+            interpolation="tf_legacy_bilinear",
+        ),
+        Preprocess(96, color_order="BGR"),
+    ]
     for spec in recipes:
         for name in ("grace_hopper.jpg", "chelsea.png", "t1.jpg", "coffee.png"):
             img = load_rgb(shared("data", "samples", name))
@@ -110,6 +130,4 @@ def _tf1_bilinear_reference(pixels: np.ndarray, size: int) -> np.ndarray:
     y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
     fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
     p = lambda yy, xx: pixels[yy[:, None], xx[None, :]]
-    return (p(y0, x0) * (1 - fy) * (1 - fx) + p(y0, x1) * (1 - fy) * fx
-            + p(y1, x0) * fy * (1 - fx) + p(y1, x1) * fy * fx)
-
+    return p(y0, x0) * (1 - fy) * (1 - fx) + p(y0, x1) * (1 - fy) * fx + p(y1, x0) * fy * (1 - fx) + p(y1, x1) * fy * fx

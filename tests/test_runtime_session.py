@@ -1,15 +1,15 @@
 """The Runtime interface: same results and structure in PyTorch and ONNX Runtime; choice and errors."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from backbone import mobilenet_v1
-from tasks import TASKS
-from tasks.compare import compare
-from tasks.runtime import (OnnxRuntime, TorchRuntime, available_runtimes, make_runtime, open_runtime,
-                           to_onnx_model)
+from mnet.backbone import mobilenet_v1
+from mnet.tasks import TASKS
+from mnet.tasks.compare import compare
+from mnet.tasks.runtime import OnnxRuntime, TorchRuntime, available_runtimes, make_runtime, open_runtime, to_onnx_model
 
 pytest.importorskip("onnxruntime")
 
@@ -58,7 +58,7 @@ def test_errors(model, tmp_path):
     with pytest.raises(ValueError, match="unknown exported model format"):
         open_runtime(tmp_path / "m.xyz")
     with pytest.raises(AttributeError, match="no attribute"):
-        OnnxRuntime(to_onnx_model(model, torch.zeros(1, 3, 64, 64)).SerializeToString()).num_classes
+        _ = OnnxRuntime(to_onnx_model(model, torch.zeros(1, 3, 64, 64)).SerializeToString()).num_classes
 
 
 def test_compare_runs_every_task_in_onnxruntime():

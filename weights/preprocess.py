@@ -1,4 +1,5 @@
 """Input preprocessing recorded with each checkpoint: geometry, normalisation, colour order."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -50,9 +51,9 @@ def tf_legacy_resize_planar(pixels: np.ndarray, height: int, width: int) -> np.n
     Separable, and every pass is a gather of whole contiguous rows (columns first, on the transposed
     image): ~3× faster than gathering along the last axes, same values to float rounding."""
     h, w, c = pixels.shape
-    cols = pixels.transpose(1, 2, 0).reshape(w, c * h).astype(np.float32)                       # (w, C·h)
-    cols = _lerp_rows(cols, _tf_legacy_taps(w, width))                                           # (W, C·h)
-    rows = np.ascontiguousarray(cols.T)                                                          # (C·h, W)
+    cols = pixels.transpose(1, 2, 0).reshape(w, c * h).astype(np.float32)  # (w, C·h)
+    cols = _lerp_rows(cols, _tf_legacy_taps(w, width))  # (W, C·h)
+    rows = np.ascontiguousarray(cols.T)  # (C·h, W)
     return _lerp_rows(rows, _tf_legacy_taps(h, height, c)).reshape(c, height, width)
 
 
@@ -86,7 +87,7 @@ class Preprocess:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
         d = dict(d)
         for k in ("mean", "std"):
             if k in d:

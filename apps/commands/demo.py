@@ -4,6 +4,7 @@ Phones open the camera only in a secure context: use ``--host 0.0.0.0 --https`` 
 certificate is created unless ``--cert/--key`` are given; accept the browser's warning once), or
 ``--share`` for a public Gradio link (needs internet).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,32 +17,44 @@ DEFAULT_WEIGHTS = {"classification": "mobilenet_v1_1.0_224.tfslim_in1k"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the Gradio app on a camera or uploads", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "demo",
+        help="run the Gradio app on a camera or uploads",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s; 0.0.0.0 for the LAN)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--https", action="store_true", help="serve HTTPS (self-signed unless --cert/--key): phones need it")
     p.add_argument("--cert", help="TLS certificate (PEM) for --https")
     p.add_argument("--key", help="TLS private key (PEM) for --https")
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (needs internet)")
-    p.add_argument("--weights-from", metavar="DIR", help="folder or file with original weights to use instead of downloads")
+    p.add_argument(
+        "--weights-from", metavar="DIR", help="folder or file with original weights to use instead of downloads"
+    )
     p.add_argument("--tasks", nargs="+", help="tasks selected at start (default: detection if available)")
     p.add_argument("--size", help="backbone size selected at start, e.g. 1.0-224")
     p.add_argument("--samples", help="folder of example photos for the upload tab")
     p.add_argument("--threads", type=int, help="CPU threads for inference")
-    p.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
-                   help="inference runtime (default: auto, the fastest available)")
-    p.add_argument("--stream-every", type=float, default=0.04, help="seconds between camera frames (default %(default)s)")
+    p.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnxruntime"),
+        default="auto",
+        help="inference runtime (default: auto, the fastest available)",
+    )
+    p.add_argument(
+        "--stream-every", type=float, default=0.04, help="seconds between camera frames (default %(default)s)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from apps.cli import UserError
-    from apps.demo.app import available_tasks, build_app, default_tasks_for
-    from apps.demo.models import WeightsChooser
-    from apps.demo.pipeline import DemoPipeline
-    from apps.demo.tls import self_signed_certificate
-    from weights import load_weights
+    from mnet.apps.cli import UserError
+    from mnet.apps.demo.app import available_tasks, build_app, default_tasks_for
+    from mnet.apps.demo.models import WeightsChooser
+    from mnet.apps.demo.pipeline import DemoPipeline
+    from mnet.apps.demo.tls import self_signed_certificate
+    from mnet.weights import load_weights
 
     if (args.cert or args.key) and not (args.cert and args.key and args.https):
         raise UserError("--cert and --key go together, with --https")
@@ -64,18 +77,31 @@ def run(args: argparse.Namespace) -> int:
     pipeline = DemoPipeline(chooser, source=args.weights_from, threads=args.threads, runtime=args.runtime)
     print(f"loading {', '.join(chosen)} at {size} ...", file=sys.stderr)
     pipeline.preload(chosen, size)
-    app = build_app(pipeline, tasks=tasks,
-                    sizes=sizes, default_tasks=chosen, default_size=size, samples=samples,
-                    stream_every=args.stream_every)
+    app = build_app(
+        pipeline,
+        tasks=tasks,
+        sizes=sizes,
+        default_tasks=chosen,
+        default_size=size,
+        samples=samples,
+        stream_every=args.stream_every,
+    )
     ssl = {}
     if args.https:
-        cert, key = (args.cert, args.key) if args.cert else self_signed_certificate(Path.home() / ".cache" / "mnet" / "tls")
+        cert, key = (
+            (args.cert, args.key) if args.cert else self_signed_certificate(Path.home() / ".cache" / "mnet" / "tls")
+        )
         ssl = dict(ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_verify=False)
     scheme = "https" if args.https else "http"
     print(f"mnet demo on {scheme}://{args.host}:{args.port} (tasks: {', '.join(tasks)})", file=sys.stderr)
     if args.host == "127.0.0.1" and not args.share:
         print("phones: run with --host 0.0.0.0 --https (camera needs a secure context) or --share", file=sys.stderr)
     app.queue(default_concurrency_limit=4).launch(
-        server_name=args.host, server_port=args.port, share=args.share, inbrowser=False,
-        allowed_paths=[samples] if samples else None, **ssl)
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        inbrowser=False,
+        allowed_paths=[samples] if samples else None,
+        **ssl,
+    )
     return 0

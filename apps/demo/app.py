@@ -1,13 +1,15 @@
 """The Gradio 6 app: a live camera tab, an upload tab, and a JSON ``/predict`` endpoint."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from tasks.data import ImageDecodeError, load_rgb
+from mnet.tasks.data import ImageDecodeError, load_rgb
 
 from .pipeline import DemoPipeline
 from .runners import RUNNERS
@@ -39,8 +41,16 @@ def predictions_json(result, image_size: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def build_app(pipeline: DemoPipeline, *, tasks: Sequence[str], sizes: Sequence[str], default_tasks: Sequence[str],
-              default_size: str, samples: str | Path | None = None, stream_every: float = 0.04):
+def build_app(
+    pipeline: DemoPipeline,
+    *,
+    tasks: Sequence[str],
+    sizes: Sequence[str],
+    default_tasks: Sequence[str],
+    default_size: str,
+    samples: str | Path | None = None,
+    stream_every: float = 0.04,
+):
     import gradio as gr
 
     def on_frame(frame, chosen, size, threshold, state):
@@ -73,31 +83,51 @@ def build_app(pipeline: DemoPipeline, *, tasks: Sequence[str], sizes: Sequence[s
         return res.image, predictions_json(res, img.shape[1::-1])
 
     with gr.Blocks(title="MobileNet suite", delete_cache=(300, 600)) as app:
-        gr.Markdown("# MobileNet suite — live demo\nOne MobileNetV1 backbone, several task heads. "
-                    "Pick tasks and a backbone size (α-ρ); allow the camera, or upload a photo.")
+        gr.Markdown(
+            "# MobileNet suite — live demo\nOne MobileNetV1 backbone, several task heads. "
+            "Pick tasks and a backbone size (α-ρ); allow the camera, or upload a photo."
+        )
         with gr.Row():
             chosen = gr.CheckboxGroup(list(tasks), value=list(default_tasks), label="tasks")
             size = gr.Dropdown(list(sizes), value=default_size, label="backbone size (α-ρ)")
             threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="score threshold")
         with gr.Tab("Camera"):
             with gr.Row():
-                cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="camera",
-                               webcam_options=gr.WebcamOptions(mirror=False, constraints=CAMERA_CONSTRAINTS))
+                cam = gr.Image(
+                    sources=["webcam"],
+                    streaming=True,
+                    type="numpy",
+                    label="camera",
+                    webcam_options=gr.WebcamOptions(mirror=False, constraints=CAMERA_CONSTRAINTS),
+                )
                 live = gr.Image(label="annotated", format="jpeg", elem_id="live-output")
             stats = gr.Textbox(label="latency", elem_id="live-stats", interactive=False)
             state = gr.State({})
-            cam.stream(on_frame, [cam, chosen, size, threshold, state], [live, stats, state],
-                       stream_every=stream_every, concurrency_limit=4, show_progress="hidden",
-                       api_visibility="private")
+            cam.stream(
+                on_frame,
+                [cam, chosen, size, threshold, state],
+                [live, stats, state],
+                stream_every=stream_every,
+                concurrency_limit=4,
+                show_progress="hidden",
+                api_visibility="private",
+            )
         with gr.Tab("Upload"):
             with gr.Row():
-                upload = gr.Image(sources=["upload", "clipboard"], type="filepath", label="photo",
-                                  elem_id="upload-input")
+                upload = gr.Image(
+                    sources=["upload", "clipboard"], type="filepath", label="photo", elem_id="upload-input"
+                )
                 annotated = gr.Image(label="annotated", format="jpeg", elem_id="upload-output")
             run = gr.Button("Run", variant="primary", elem_id="run-button")
             result = gr.JSON(label="predictions", elem_id="upload-json")
-            run.click(on_upload, [upload, chosen, size, threshold], [annotated, result], api_name="predict",
-                      concurrency_limit=4, preprocess=False)
+            run.click(
+                on_upload,
+                [upload, chosen, size, threshold],
+                [annotated, result],
+                api_name="predict",
+                concurrency_limit=4,
+                preprocess=False,
+            )
             if samples and Path(samples).is_dir():
                 paths = sorted(str(p) for p in Path(samples).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 if paths:

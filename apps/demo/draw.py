@@ -1,12 +1,13 @@
 """Draw predictions on a frame (RGB uint8, in place) with OpenCV."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
 
-from tasks.results import Prediction
+from mnet.tasks.results import Prediction
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 #: one colour per task (RGB)
@@ -43,8 +44,11 @@ def draw_predictions(frame: np.ndarray, predictions: Iterable[Prediction], statu
             lines = [f"{det.label.name} {det.label.score:.2f}"]
             props = det.properties
             if "age" in props or "gender" in props:
-                lines.append(" ".join(str(v) for v in (
-                    props.get("gender", ""), f"{props['age']:.0f}y" if "age" in props else "") if v))
+                lines.append(
+                    " ".join(
+                        str(v) for v in (props.get("gender", ""), f"{props['age']:.0f}y" if "age" in props else "") if v
+                    )
+                )
             lines += [f"{a.name} {a.score:.2f}" for a in det.attributes[:3]]
             ty = max(0, y1 - int(22 * scale))
             for line in lines:

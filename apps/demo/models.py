@@ -1,4 +1,5 @@
 """Which weights the demo offers: the registry's entries per task, by backbone size ``"α-ρ"``."""
+
 from __future__ import annotations
 
 #: tasks whose runner reads another task's weights (the dogs head is the ImageNet classifier's dog rows)
@@ -16,8 +17,8 @@ class WeightsChooser:
     its original file lies under ``source``. Falls back to the nearest available size."""
 
     def __init__(self, source: str | None = None) -> None:
-        from weights import list_entries
-        from weights.loader import is_available
+        from mnet.weights import list_entries
+        from mnet.weights.loader import is_available
 
         self.available: dict[str, list] = {}
         for entry in list_entries():
@@ -35,8 +36,10 @@ class WeightsChooser:
     def __call__(self, task: str, size: str) -> str:
         entries = self.entries(task)
         if not entries:
-            raise ValueError(f"no weights available for task {task!r}: fetch them first "
-                             f"(`mnet weights list`, `mnet weights fetch NAME --source PATH`)")
+            raise ValueError(
+                f"no weights available for task {task!r}: fetch them first "
+                f"(`mnet weights list`, `mnet weights fetch NAME --source PATH`)"
+            )
         alpha, res = (float(v) for v in size.split("-"))
         best = min(entries, key=lambda e: (abs(e.alpha - alpha), abs(e.resolution - res), e.name))
         return best.name

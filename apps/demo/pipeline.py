@@ -1,16 +1,17 @@
 """One frame in, annotated frame and predictions out; models loaded once per (task, weights)."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from tasks.results import Prediction
+from mnet.tasks.results import Prediction
 
 from .draw import draw_predictions
 from .runners import RUNNERS, Runner
@@ -30,8 +31,9 @@ class FrameResult:
 def fit_frame(frame: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
     """Validate an RGB(A)/gray uint8 frame and shrink it (one resize) so its longest side ≤ ``max_side``."""
     if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
-        raise ValueError(f"expected an image array (H, W[, C]), got {type(frame).__name__} "
-                         f"{getattr(frame, 'shape', '')}")
+        raise ValueError(
+            f"expected an image array (H, W[, C]), got {type(frame).__name__} {getattr(frame, 'shape', '')}"
+        )
     if frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     elif frame.shape[2] == 4:
@@ -54,8 +56,9 @@ class DemoPipeline:
     entry; ``source`` is passed to the weights loader (a local file or folder, instead of a download).
     """
 
-    def __init__(self, choose_weights, *, source: str | None = None, threads: int | None = None,
-                 runtime: str = "auto") -> None:
+    def __init__(
+        self, choose_weights, *, source: str | None = None, threads: int | None = None, runtime: str = "auto"
+    ) -> None:
         self.choose_weights = choose_weights
         self.source = source
         self.runtime = runtime
@@ -80,8 +83,9 @@ class DemoPipeline:
         for task in tasks:
             self.runner(task, self.choose_weights(task, size))
 
-    def process(self, frame: np.ndarray, tasks: Sequence[str], size: str, threshold: float = 0.5,
-                *, fps: float | None = None) -> FrameResult:
+    def process(
+        self, frame: np.ndarray, tasks: Sequence[str], size: str, threshold: float = 0.5, *, fps: float | None = None
+    ) -> FrameResult:
         t0 = time.perf_counter()
         frame = fit_frame(frame)
         runners = [self.runner(t, self.choose_weights(t, size)) for t in tasks]

@@ -4,19 +4,20 @@ A runner splits inference into ``prepare`` (resize once, normalise), ``features`
 ``head`` (task head + postprocessing). Runners whose ``backbone_key`` is equal share one backbone
 pass per frame (classification and the zero-shot dogs head both read the ImageNet backbone).
 """
+
 from __future__ import annotations
 
 import functools
 import time
 from abc import ABC, abstractmethod
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from tasks.results import Detection, Label, Prediction
+from mnet.tasks.results import Detection, Label, Prediction
 
 
 def prepare_image(frame: np.ndarray, preprocess) -> torch.Tensor:
@@ -25,7 +26,7 @@ def prepare_image(frame: np.ndarray, preprocess) -> torch.Tensor:
     if preprocess.crop_fraction < 1.0:
         ch, cw = int(round(h * preprocess.crop_fraction)), int(round(w * preprocess.crop_fraction))
         top, left = (h - ch) // 2, (w - cw) // 2
-        frame = frame[top:top + ch, left:left + cw]
+        frame = frame[top : top + ch, left : left + cw]
     r = preprocess.resolution
     interp = cv2.INTER_AREA if min(frame.shape[:2]) > 2 * r else cv2.INTER_LINEAR
     img = cv2.resize(frame, (r, r), interpolation=interp).astype(np.float32)
@@ -89,8 +90,8 @@ class Runner(ABC):
 def imagenet_classifier(weights: str, source: str | None, runtime: str):
     """(model, preprocess, labels, pre-logits runtime) for an ImageNet weights entry, loaded and exported
     once however many runners (classification, the dogs rows) read it."""
-    from tasks.runtime import make_runtime
-    from weights import build_pretrained
+    from mnet.tasks.runtime import make_runtime
+    from mnet.weights import build_pretrained
 
     model, loaded = build_pretrained(weights, source=source)
     labels = loaded.labels or [str(i) for i in range(model.num_classes)]
@@ -130,14 +131,16 @@ class DogsRunner(ClassificationRunner):
 
     def __init__(self, weights: str, source: str | None = None, runtime: str = "auto") -> None:
         super().__init__(weights, source, runtime)
-        from tasks.dogs.data import breeds
+        from mnet.tasks.dogs.data import breeds
 
         self.rows = torch.tensor([b.imagenet_index for b in breeds()])
         self.breed_names = [b.name for b in breeds()]
 
     def head(self, feats: torch.Tensor, frame_shape: tuple[int, int], threshold: float) -> Prediction:
         logits = self.model.head.fc(feats)[0, self.rows]
-        return Prediction(self.task, f"{self.weights} (zero-shot dog rows)", labels=topk_labels(logits, self.breed_names))
+        return Prediction(
+            self.task, f"{self.weights} (zero-shot dog rows)", labels=topk_labels(logits, self.breed_names)
+        )
 
 
 class DetectionRunner(Runner):
@@ -149,16 +152,17 @@ class DetectionRunner(Runner):
         super().__init__(weights, source, runtime)
         from dataclasses import replace
 
-        from tasks import get_task
-        from tasks.detection.network import detections
-        from tasks.detection.predict import eval_transform
-        from tasks.runtime import task_runtime
-        from weights import build_pretrained
+        from mnet.tasks import get_task
+        from mnet.tasks.detection.network import detections
+        from mnet.tasks.detection.predict import eval_transform
+        from mnet.tasks.runtime import task_runtime
+        from mnet.weights import build_pretrained
 
         self.model, loaded = build_pretrained(weights, source=source)
         self.transform = eval_transform(self.model)
-        self.detector = task_runtime(get_task("detection"), self.model, runtime,
-                                     resolution=self.model.config.resolution)
+        self.detector = task_runtime(
+            get_task("detection"), self.model, runtime, resolution=self.model.config.resolution
+        )
         self.names = loaded.labels or [str(i + 1) for i in range(self.model.config.num_classes)]
         self._detections, self._replace = detections, replace
         self._no_boxes = (np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
@@ -172,8 +176,10 @@ class DetectionRunner(Runner):
     def head(self, feats, frame_shape: tuple[int, int], threshold: float) -> Prediction:
         cfg = self._replace(self.detector.config.postprocess, score_threshold=threshold)
         det = self._detections(feats, cfg, [tuple(frame_shape)])[0]
-        dets = [Detection(tuple(float(v) for v in box), Label(self.names[int(lab) - 1], float(score), int(lab)))
-                for box, score, lab in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist())]
+        dets = [
+            Detection(tuple(float(v) for v in box), Label(self.names[int(lab) - 1], float(score), int(lab)))
+            for box, score, lab in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist())
+        ]
         return Prediction(self.task, self.weights, detections=dets)
 
 

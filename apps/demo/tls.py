@@ -1,4 +1,5 @@
 """A self-signed TLS certificate so phones can open the camera (browsers need a secure context)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,14 +40,19 @@ def self_signed_certificate(directory: str | Path, *, days: int = 365) -> tuple[
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mnet demo (self-signed)")])
     san = [x509.DNSName("localhost")] + [x509.IPAddress(ipaddress.ip_address(a)) for a in lan_addresses()]
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path

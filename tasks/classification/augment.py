@@ -3,9 +3,10 @@ jitter (torchvision v2; randomness from the torch RNG, which the engine seeds pe
 normalised as ``(x − mean) / std`` on the 0..255 scale; the defaults give TF-slim's [-1, 1] inputs.
 Evaluation uses the weights' own input recipe, :class:`weights.Preprocess`.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
@@ -19,9 +20,16 @@ def _to_tensor(mean: Sequence[float], std: Sequence[float]) -> list[Callable]:
     return [T.PILToTensor(), T.ToDtype(torch.float32, scale=False), T.Normalize(list(mean), list(std))]
 
 
-def train_transform(resolution: int, *, scale: Sequence[float] = (0.08, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3),
-                    hflip: float = 0.5, color_jitter: float = 0.4, mean: Sequence[float] = TF_MEAN,
-                    std: Sequence[float] = TF_STD) -> Callable[[Image.Image], torch.Tensor]:
+def train_transform(
+    resolution: int,
+    *,
+    scale: Sequence[float] = (0.08, 1.0),
+    ratio: Sequence[float] = (3 / 4, 4 / 3),
+    hflip: float = 0.5,
+    color_jitter: float = 0.4,
+    mean: Sequence[float] = TF_MEAN,
+    std: Sequence[float] = TF_STD,
+) -> Callable[[Image.Image], torch.Tensor]:
     """PIL RGB image → augmented (3, ρ, ρ) float tensor."""
     ops: list[Callable] = [T.RandomResizedCrop(resolution, scale=tuple(scale), ratio=tuple(ratio), antialias=True)]
     if hflip:

@@ -5,11 +5,12 @@ Class order, first that applies: ``synset_words.txt`` in the data folder (ILSVRC
 every class folder is one of them (so a subset of classes keeps the real ImageNet indices); otherwise
 the sorted folder names (plain ImageFolder).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.utils.data import Dataset
@@ -72,13 +73,16 @@ def class_index(root: Path, split_dir: Path) -> ClassIndex:
                 if extra:
                     raise ValueError(f"{f}: class folder(s) {extra[:5]} of {split_dir} are not listed")
                 return ClassIndex(tuple(w for w, _ in rows), tuple(n.split(",")[0] for _, n in rows), str(f))
-    from weights.labels import imagenet1k_synsets
+    from mnet.weights.labels import imagenet1k_synsets
 
     canonical = imagenet1k_synsets()
     wnids = {w for w, _ in canonical}
     if all(c in wnids for c in folders):
-        return ClassIndex(tuple(w for w, _ in canonical), tuple(n.split(",")[0] for _, n in canonical),
-                          "ILSVRC2012 synsets (sorted wnids)")
+        return ClassIndex(
+            tuple(w for w, _ in canonical),
+            tuple(n.split(",")[0] for _, n in canonical),
+            "ILSVRC2012 synsets (sorted wnids)",
+        )
     return ClassIndex(tuple(folders), tuple(folders), "sorted folder names")
 
 

@@ -1,4 +1,5 @@
 """Classification evaluation: top-1 / top-5 over an ImageNet-layout (or ImageFolder) split."""
+
 from __future__ import annotations
 
 import sys
@@ -15,15 +16,24 @@ from .metrics import TopK
 
 def default_preprocess(model: nn.Module) -> Any:
     """The suite's default input recipe at the model's resolution (TF-slim style: RGB in [-1, 1])."""
-    from weights.preprocess import Preprocess
+    from mnet.weights.preprocess import Preprocess
 
     return Preprocess(int(getattr(getattr(model, "config", None), "resolution", 224)))
 
 
 @torch.no_grad()
-def evaluate_classification(model: nn.Module, data: str | Path, *, split: str | None = None, batch_size: int = 32,
-                            num_workers: int = 0, progress: bool = True, preprocess: Any = None,
-                            limit: int | None = None, **_: Any) -> dict[str, Any]:
+def evaluate_classification(
+    model: nn.Module,
+    data: str | Path,
+    *,
+    split: str | None = None,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    progress: bool = True,
+    preprocess: Any = None,
+    limit: int | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """Top-1/top-5 (%) of ``model`` on ``data`` using ``preprocess`` (a :class:`weights.Preprocess`;
     the weights entry's own, or the default recipe). ``limit`` evaluates only the first N images."""
     from tqdm import tqdm
@@ -34,12 +44,18 @@ def evaluate_classification(model: nn.Module, data: str | Path, *, split: str | 
         ds.samples = ds.samples[:limit]
     num_classes = getattr(model, "num_classes", None)
     if num_classes is not None and len(ds.classes.ids) != num_classes:
-        raise ValueError(f"{ds.split_dir}: {len(ds.classes.ids)} classes ({ds.classes.origin}) but the model "
-                         f"outputs {num_classes}")
+        raise ValueError(
+            f"{ds.split_dir}: {len(ds.classes.ids)} classes ({ds.classes.origin}) but the model outputs {num_classes}"
+        )
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False)
     model.eval()
     meter = TopK((1, 5))
     for images, labels in tqdm(loader, desc="eval", unit="batch", disable=not progress, file=sys.stderr):
         meter.update(model(images), labels)
-    return {**meter.result(), "n": meter.n, "classes_present": ds.num_classes_present,
-            "class_order": ds.classes.origin, "preprocess": preprocess.to_dict()}
+    return {
+        **meter.result(),
+        "n": meter.n,
+        "classes_present": ds.num_classes_present,
+        "class_order": ds.classes.origin,
+        "preprocess": preprocess.to_dict(),
+    }

@@ -1,4 +1,5 @@
 """Top-k accuracy, accumulated over batches."""
+
 from __future__ import annotations
 
 import torch

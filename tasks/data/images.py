@@ -1,4 +1,5 @@
 """Decode any image file to 8-bit RGB, or fail with an error that names the file."""
+
 from __future__ import annotations
 
 import warnings

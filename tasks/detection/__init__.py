@@ -1,4 +1,5 @@
 """SSD object detection on the shared MobileNetV1 backbone (registers the ``detection`` task)."""
+
 from .model import SSD, SSDConfig, ssd_mobilenet_v1
 from .task import DetectionTask
 

@@ -5,11 +5,12 @@
 (0.1, 1), (s, 2), (s, 1/2). At 300×300 the maps are 19, 10, 5, 3, 2, 1 → 19²·3 + (10²+5²+3²+2²+1)·6 =
 1,917 anchors. Anchors are in normalised image coordinates as (cx, cy, w, h).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -94,9 +95,14 @@ def generate_anchors(
         cx = (torch.arange(fw, dtype=torch.float64) + 0.5) / fw
         cy, cx = torch.meshgrid(cy, cx, indexing="ij")  # (fh, fw)
         k = len(specs)
-        boxes = torch.stack([
-            cx[..., None].expand(fh, fw, k), cy[..., None].expand(fh, fw, k),
-            widths.expand(fh, fw, k), heights.expand(fh, fw, k),
-        ], dim=-1)
+        boxes = torch.stack(
+            [
+                cx[..., None].expand(fh, fw, k),
+                cy[..., None].expand(fh, fw, k),
+                widths.expand(fh, fw, k),
+                heights.expand(fh, fw, k),
+            ],
+            dim=-1,
+        )
         out.append(boxes.reshape(-1, 4))
     return torch.cat(out).float()

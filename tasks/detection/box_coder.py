@@ -4,6 +4,7 @@ Boxes are (x1, y1, x2, y2), anchors (cx, cy, w, h), codes (tx, ty, tw, th):
 ``tx = 10·(cx − cx_a)/w_a``, ``tw = 5·log(w / w_a)``. (TF orders codes (ty, tx, th, tw); the converters
 permute the box predictors' channels to this order.)
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ class BoxCoder:
         acx, acy, aw, ah = anchors.unbind(-1)
         aw, ah = aw + self.eps, ah + self.eps
         w, h = w + self.eps, h + self.eps
-        return torch.stack([sx * (cx - acx) / aw, sy * (cy - acy) / ah,
-                            sw * torch.log(w / aw), sh * torch.log(h / ah)], dim=-1)
+        return torch.stack(
+            [sx * (cx - acx) / aw, sy * (cy - acy) / ah, sw * torch.log(w / aw), sh * torch.log(h / ah)], dim=-1
+        )
 
     def decode(self, codes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
         """(…, 4) codes and cxcywh anchors → (…, 4) xyxy boxes in the anchors' frame."""

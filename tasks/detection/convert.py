@@ -9,13 +9,15 @@
 TF box predictors emit codes as (ty, tx, th, tw); ours are (tx, ty, tw, th), so each anchor's four box
 channels are permuted.
 """
+
 from __future__ import annotations
 
 import re
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +42,9 @@ def feature_shapes(resolution: int, num_layers: int = 6) -> list[tuple[int, int]
     return [(s, s) for s in sizes]
 
 
-def check_anchors(file_anchors_cxcywh: np.ndarray, resolution: int, tolerance: float,
-                  config: AnchorConfig | None = None) -> float:
+def check_anchors(
+    file_anchors_cxcywh: np.ndarray, resolution: int, tolerance: float, config: AnchorConfig | None = None
+) -> float:
     """Max |ours − file| over all anchors for the anchor config (default ssd_mobilenet_v1's); ValueError
     if larger than ``tolerance`` (half a quantization step for uint8 anchors)."""
     config = config or AnchorConfig()
@@ -55,7 +58,7 @@ def check_anchors(file_anchors_cxcywh: np.ndarray, resolution: int, tolerance: f
 
 
 def _conv(sd: dict, prefix: str, weight_oihw: np.ndarray, bias: np.ndarray, bn: bool) -> None:
-    from weights.converters.common import folded_bias_as_batchnorm
+    from mnet.weights.converters.common import folded_bias_as_batchnorm
 
     sd[f"{prefix}.conv.weight" if bn else f"{prefix}.weight"] = np.ascontiguousarray(weight_oihw, np.float32)
     if bn:
@@ -90,8 +93,8 @@ def module_for(rules: LayerRules, name: str) -> str | None:
 
 def convert_tflite_ssd(path: str | Path, entry: Any = None):
     """``ssd_mobilenet_v1_coco_quant.tflite`` → SSD state dict (+ the file's anchors and NMS options)."""
-    from weights.converters.common import ConvertedWeights, ohwi_to_oihw, tflite_depthwise_to_oihw
-    from weights.formats.tflite import read_tflite
+    from mnet.weights.converters.common import ConvertedWeights, ohwi_to_oihw, tflite_depthwise_to_oihw
+    from mnet.weights.formats.tflite import read_tflite
 
     model = read_tflite(path)
     tensors = model.tensors
@@ -144,7 +147,7 @@ _TFJS_LAYERS: LayerRules = [
 def _tfjs_layer(scope: str, w: dict[str, np.ndarray], target: str, sd: dict[str, np.ndarray]) -> None:
     """One conv scope: kernel (HWIO or depthwise HWCM) + BatchNorm (real, or folded into an offset)
     or, for the heads, a bias."""
-    from weights.converters.common import batchnorm, depthwise_hwcm_to_oihw, hwio_to_oihw
+    from mnet.weights.converters.common import batchnorm, depthwise_hwcm_to_oihw, hwio_to_oihw
 
     if f"{scope}/depthwise_weights" in w:
         kernel = depthwise_hwcm_to_oihw(w[f"{scope}/depthwise_weights"])
@@ -158,8 +161,11 @@ def _tfjs_layer(scope: str, w: dict[str, np.ndarray], target: str, sd: dict[str,
     elif f"{scope}/BatchNorm/moving_mean" in w:
         sd[f"{target}.conv.weight"] = kernel
         bn = f"{scope}/BatchNorm/"
-        sd.update(batchnorm(f"{target}.bn", w.get(bn + "gamma"), w[bn + "beta"], w[bn + "moving_mean"],
-                            w[bn + "moving_variance"]))
+        sd.update(
+            batchnorm(
+                f"{target}.bn", w.get(bn + "gamma"), w[bn + "beta"], w[bn + "moving_mean"], w[bn + "moving_variance"]
+            )
+        )
     else:
         _conv(sd, target, kernel, w[f"{scope}/convolution_bn_offset"], bn=True)
 
@@ -167,8 +173,8 @@ def _tfjs_layer(scope: str, w: dict[str, np.ndarray], target: str, sd: dict[str,
 def convert_tfjs_faceapi_ssd(path: str | Path, entry: Any = None):
     """face-api.js ``ssd_mobilenetv1_model-weights_manifest.json`` (+ ``.bin`` beside it; or their
     folder) → SSD state dict, with the file's 5,118 anchors checked against the config at 512×512."""
-    from weights.converters.common import ConvertedWeights
-    from weights.formats.tfjs import read_tfjs
+    from mnet.weights.converters.common import ConvertedWeights
+    from mnet.weights.formats.tfjs import read_tfjs
 
     path = Path(path)
     if path.is_dir():
@@ -176,7 +182,9 @@ def convert_tfjs_faceapi_ssd(path: str | Path, entry: Any = None):
     if tarfile.is_tarfile(path):  # the npm package: manifest + shard under package/model/
         with tempfile.TemporaryDirectory() as tmp:
             with tarfile.open(path) as t:
-                members = [m for m in t.getmembers() if m.isfile() and Path(m.name).name.startswith("ssd_mobilenetv1_model")]
+                members = [
+                    m for m in t.getmembers() if m.isfile() and Path(m.name).name.startswith("ssd_mobilenetv1_model")
+                ]
                 for m in members:
                     (Path(tmp) / Path(m.name).name).write_bytes(t.extractfile(m).read())  # type: ignore[union-attr]
             w = read_tfjs(Path(tmp) / FACEAPI_MANIFEST).weights

@@ -7,14 +7,16 @@ back to COCO's 90-id space. Crowd boxes are ignored; boxes partly outside the im
 boxes with no area left are dropped, both counted in :attr:`CocoDetection.stats`. Bad annotations
 (unknown category id, non-finite or malformed coordinates) raise a ValueError naming the annotation id.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
 import math
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +35,10 @@ def load_coco(path: str | Path):
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"COCO annotation file not found: {path} "
-                                f"(expected the official layout <root>/annotations/instances_<split>.json)")
+        raise FileNotFoundError(
+            f"COCO annotation file not found: {path} "
+            f"(expected the official layout <root>/annotations/instances_<split>.json)"
+        )
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return COCO(str(path))
@@ -54,8 +58,10 @@ def clean_boxes(
             continue
         cat = a.get("category_id")
         if cat not in label_of:
-            raise ValueError(f"annotation id {aid}: unknown category_id {cat!r} "
-                             f"(known: {sorted(label_of)[:10]}{'…' if len(label_of) > 10 else ''})")
+            raise ValueError(
+                f"annotation id {aid}: unknown category_id {cat!r} "
+                f"(known: {sorted(label_of)[:10]}{'…' if len(label_of) > 10 else ''})"
+            )
         bbox = a.get("bbox")
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
             raise ValueError(f"annotation id {aid}: bbox must be [x, y, width, height], got {bbox!r}")
@@ -121,8 +127,10 @@ class CocoDetection(Dataset):
             ids.append(img_id)
         if missing:
             if not skip_missing:
-                raise FileNotFoundError(f"{len(missing)} image(s) listed in {self.ann_file} are missing from "
-                                        f"{self.image_dir}: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+                raise FileNotFoundError(
+                    f"{len(missing)} image(s) listed in {self.ann_file} are missing from "
+                    f"{self.image_dir}: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
+                )
             self.stats["missing_images_skipped"] = len(missing)
         self.ids = ids
         # validate every annotation up front, so a bad file fails before training starts
@@ -150,9 +158,12 @@ class CocoDetection(Dataset):
         orig_size = image.shape[:2]
         if self.transform is not None:
             image, boxes, labels = self.transform(image, boxes, labels)
-        target = {"boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
-                  "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)),
-                  "image_id": img_id, "orig_size": tuple(int(s) for s in orig_size)}
+        target = {
+            "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
+            "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)),
+            "image_id": img_id,
+            "orig_size": tuple(int(s) for s in orig_size),
+        }
         return image, target
 
 

@@ -1,4 +1,5 @@
 """Find faces with the face-api.js SSD-MobileNetV1 detector (``ssd_mobilenet_v1_1.0_512.faceapi_faces``)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -16,7 +17,7 @@ FACE_WEIGHTS = "ssd_mobilenet_v1_1.0_512.faceapi_faces"
 @lru_cache(maxsize=2)
 def face_detector(weights: str = FACE_WEIGHTS) -> SSD:
     """The converted face detector (converted and cached on first use), in eval mode."""
-    from weights import build_pretrained
+    from mnet.weights import build_pretrained
 
     model, _ = build_pretrained(weights)
     return model
@@ -41,6 +42,11 @@ def detect_faces(
     boxes, scores = det["boxes"][keep], det["scores"][keep]
     if min_score is not None:
         boxes, scores = boxes[scores >= min_score], scores[scores >= min_score]
-    boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
-                         boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], dim=1) if len(boxes) else boxes
+    boxes = (
+        torch.stack(
+            [boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h), boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], dim=1
+        )
+        if len(boxes)
+        else boxes
+    )
     return boxes, scores

@@ -1,7 +1,8 @@
 """SSD prediction heads: one box and one class conv per feature map (TF OD API ``ConvolutionalBoxPredictor``)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -27,10 +28,13 @@ class SSDHead(nn.Module):
             raise ValueError(f"num_classes (foreground) must be >= 1, got {num_classes}")
         self.num_classes = num_classes
         pad = kernel_size // 2
-        self.box = nn.ModuleList(nn.Conv2d(c, a * 4, kernel_size, padding=pad)
-                                 for c, a in zip(in_channels, anchors_per_location))
-        self.cls = nn.ModuleList(nn.Conv2d(c, a * (num_classes + 1), kernel_size, padding=pad)
-                                 for c, a in zip(in_channels, anchors_per_location))
+        self.box = nn.ModuleList(
+            nn.Conv2d(c, a * 4, kernel_size, padding=pad) for c, a in zip(in_channels, anchors_per_location)
+        )
+        self.cls = nn.ModuleList(
+            nn.Conv2d(c, a * (num_classes + 1), kernel_size, padding=pad)
+            for c, a in zip(in_channels, anchors_per_location)
+        )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, std=0.03)

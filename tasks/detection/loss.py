@@ -1,9 +1,10 @@
 """SSD loss: smooth-L1 on matched anchors + classification with 3:1 hard-negative mining (Liu et al. 2016),
 or sigmoid focal loss over all anchors (Lin et al. 2017) as an option."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +27,9 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         if self.classification not in CLASSIFICATION_LOSSES:
-            raise ValueError(f"classification loss must be one of {sorted(CLASSIFICATION_LOSSES)}, "
-                             f"got {self.classification!r}")
+            raise ValueError(
+                f"classification loss must be one of {sorted(CLASSIFICATION_LOSSES)}, got {self.classification!r}"
+            )
         if self.neg_pos_ratio <= 0:
             raise ValueError(f"neg_pos_ratio must be > 0, got {self.neg_pos_ratio}")
 
@@ -55,7 +57,9 @@ def _focal(logits: torch.Tensor, labels: torch.Tensor, cfg: LossConfig) -> torch
 
 #: per-anchor classification losses, (N, A, C+1) logits and (N, A) labels → (N, A)
 CLASSIFICATION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, LossConfig], torch.Tensor]] = {
-    "softmax": _softmax_ce, "sigmoid": _sigmoid_ce, "focal": _focal,
+    "softmax": _softmax_ce,
+    "sigmoid": _sigmoid_ce,
+    "focal": _focal,
 }
 
 

@@ -1,4 +1,5 @@
 """Anchor ↔ ground-truth matching (TF OD API ``ArgMaxMatcher`` with ``force_match_for_each_row``)."""
+
 from __future__ import annotations
 
 import torch

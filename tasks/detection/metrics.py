@@ -1,11 +1,13 @@
 """COCO bbox mAP with pycocotools' COCOeval: AP, AP50, AP75, APs/m/l, AR100, and the results JSON."""
+
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -22,15 +24,20 @@ def to_coco_results(
     labels = detections["labels"].detach().cpu().numpy()
     rows = []
     for (x1, y1, x2, y2), s, l in zip(boxes, scores, labels):
-        rows.append({"image_id": int(image_id), "category_id": int(category_ids[int(l) - 1]),
-                     "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2),
-                              round(float(y2 - y1), 2)],
-                     "score": round(float(s), 5)})
+        rows.append(
+            {
+                "image_id": int(image_id),
+                "category_id": int(category_ids[int(l) - 1]),
+                "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2), round(float(y2 - y1), 2)],
+                "score": round(float(s), 5),
+            }
+        )
     return rows
 
 
-def coco_eval(coco_gt, results: list[dict[str, Any]], image_ids: Iterable[int] | None = None,
-              verbose: bool = False) -> dict[str, float]:
+def coco_eval(
+    coco_gt, results: list[dict[str, Any]], image_ids: Iterable[int] | None = None, verbose: bool = False
+) -> dict[str, float]:
     """Run COCOeval (bbox) on ``results`` against the ground truth; returns the summary numbers and ``n``
     (images evaluated). With no detections at all every AP is 0."""
     from pycocotools.cocoeval import COCOeval

@@ -4,16 +4,18 @@ Backbone taps at stride 16 (``Conv2d_11``) and 32 (``Conv2d_13``), then four ext
 conv and a 3×3 stride-2 conv (depths 256/512, 128/256, 128/256, 64/128 × the depth multiplier), and a
 box + class head on each of the six maps.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from backbone import check_image_batch, mobilenet_v1
-from backbone.layers import ConvBNAct
+from mnet.backbone import check_image_batch, mobilenet_v1
+from mnet.backbone.layers import ConvBNAct
 
 from .anchors import AnchorConfig, generate_anchors
 from .box_coder import BoxCoder
@@ -80,17 +82,20 @@ class SSD(nn.Module):
     def __init__(self, config: SSDConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or SSDConfig()
-        self.backbone = mobilenet_v1(alpha=cfg.alpha, resolution=max(cfg.resolution, 32), num_classes=0,
-                                     bn_eps=cfg.bn_eps)
+        self.backbone = mobilenet_v1(
+            alpha=cfg.alpha, resolution=max(cfg.resolution, 32), num_classes=0, bn_eps=cfg.bn_eps
+        )
         self.tap_indices = self.backbone.feature_indices(cfg.tap_strides)
         channels = [self.backbone.feature_info[i].num_chs for i in self.tap_indices]
         depth = lambda d: max(int(d * cfg.alpha), cfg.min_depth)
         extras = []
         for mid, out in cfg.extra_depths:
-            extras.append(nn.Sequential(
-                ConvBNAct(channels[-1], depth(mid), 1, bn_eps=cfg.bn_eps),
-                ConvBNAct(depth(mid), depth(out), 3, 2, bn_eps=cfg.bn_eps),
-            ))
+            extras.append(
+                nn.Sequential(
+                    ConvBNAct(channels[-1], depth(mid), 1, bn_eps=cfg.bn_eps),
+                    ConvBNAct(depth(mid), depth(out), 3, 2, bn_eps=cfg.bn_eps),
+                )
+            )
             channels.append(depth(out))
         self.extras = nn.ModuleList(extras)
         self.feature_channels = channels
@@ -108,8 +113,9 @@ class SSD(nn.Module):
             feats.append(y)
         return feats
 
-    def anchors_for(self, feature_shapes: Sequence[tuple[int, int]], image_size: tuple[int, int],
-                    device: torch.device | None = None) -> torch.Tensor:
+    def anchors_for(
+        self, feature_shapes: Sequence[tuple[int, int]], image_size: tuple[int, int], device: torch.device | None = None
+    ) -> torch.Tensor:
         """Normalised (cx, cy, w, h) anchors for these map shapes (cached)."""
         key = (tuple(feature_shapes), tuple(image_size), str(device))
         if key not in self._anchor_cache:
@@ -130,7 +136,7 @@ class SSD(nn.Module):
         return decode(codes, logits, anchors, self.coder, self.config.postprocess.score_fn)
 
     # -- training / inference ----------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "SSD":
+    def train(self, mode: bool = True) -> SSD:
         super().train(mode)
         if mode and self.config.freeze_bn:
             for m in self.modules():
@@ -138,8 +144,12 @@ class SSD(nn.Module):
                     m.eval()
         return self
 
-    def forward(self, x: torch.Tensor, targets: list[dict[str, torch.Tensor]] | None = None,
-                image_sizes: list[tuple[int, int]] | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        targets: list[dict[str, torch.Tensor]] | None = None,
+        image_sizes: list[tuple[int, int]] | None = None,
+    ):
         if self.training:
             codes, logits, anchors = self.forward_raw(x)
             out = SSDOutput(codes, logits, anchors, (int(x.shape[-2]), int(x.shape[-1])))

@@ -9,14 +9,15 @@ ONNX ``NonMaxSuppression`` inside the graph (:class:`SSDWithNMS`). The cost: ``-
 decode with the convolutions; on COCO val2017 that ended 0.5 AP below fp32 (docs/deploy.md), within
 what int8 loses anyway, so the simpler file wins.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from tasks.runtime.session import Runtime, WithNetwork, torch_threads
+from mnet.tasks.runtime.session import Runtime, WithNetwork, torch_threads
 
 from .model import SSD
 from .postprocess import PostprocessConfig, select, select_one, to_pixels
@@ -54,8 +55,9 @@ class SSDWithNMS(nn.Module):
         return select_one(boxes[0], scores[0], self.cfg)
 
 
-def detections(outputs: Sequence[torch.Tensor], cfg: PostprocessConfig,
-               image_sizes: Sequence[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+def detections(
+    outputs: Sequence[torch.Tensor], cfg: PostprocessConfig, image_sizes: Sequence[tuple[int, int]]
+) -> list[dict[str, torch.Tensor]]:
     """Network outputs (either kind) for a batch → per image ``boxes`` in pixels of (H, W), ``scores``, ``labels``."""
     if len(outputs) == N_RAW_OUTPUTS:
         with torch_threads(1):
@@ -64,8 +66,9 @@ def detections(outputs: Sequence[torch.Tensor], cfg: PostprocessConfig,
         if len(image_sizes) != 1:
             raise ValueError(f"an SSD exported with its NMS runs one image at a time, got {len(image_sizes)}")
         return [to_pixels(*outputs, image_sizes[0])]
-    raise ValueError(f"not an SSD network: {len(outputs)} outputs (expected boxes + scores, "
-                     f"or boxes + scores + labels after NMS)")
+    raise ValueError(
+        f"not an SSD network: {len(outputs)} outputs (expected boxes + scores, or boxes + scores + labels after NMS)"
+    )
 
 
 class SSDOnRuntime(WithNetwork):
@@ -75,19 +78,25 @@ class SSDOnRuntime(WithNetwork):
 
     def __init__(self, model: SSD, network: Runtime) -> None:
         if model is None or not hasattr(model, "config"):
-            raise ValueError("an SSD network needs its model config (an exported file records it as "
-                             "mnet.model_kwargs: export it again with `mnet export`)")
+            raise ValueError(
+                "an SSD network needs its model config (an exported file records it as "
+                "mnet.model_kwargs: export it again with `mnet export`)"
+            )
         super().__init__(model, network)
         self.config = model.config
         session = getattr(network, "session", None)  # an ONNX file exported --with-postprocess
         self.nms_in_graph = session is not None and len(session.get_outputs()) == N_NMS_OUTPUTS
 
-    def __call__(self, x: torch.Tensor, targets: None = None,
-                 image_sizes: list[tuple[int, int]] | None = None) -> list[dict[str, torch.Tensor]]:
+    def __call__(
+        self, x: torch.Tensor, targets: None = None, image_sizes: list[tuple[int, int]] | None = None
+    ) -> list[dict[str, torch.Tensor]]:
         if targets is not None:
             raise ValueError("an SSD on a runtime only infers; train the PyTorch model for losses")
         sizes = image_sizes or [tuple(x.shape[-2:])] * x.shape[0]
         if self.nms_in_graph:  # a batch-1 graph: one image at a time
-            return [d for i in range(len(x)) for d in detections(self.network(x[i:i + 1]), self.config.postprocess,
-                                                                 sizes[i:i + 1])]
+            return [
+                d
+                for i in range(len(x))
+                for d in detections(self.network(x[i : i + 1]), self.config.postprocess, sizes[i : i + 1])
+            ]
         return detections(self.network(x), self.config.postprocess, sizes)

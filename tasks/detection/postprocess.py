@@ -1,9 +1,10 @@
 """Detections from raw SSD outputs: decode, score, then per-class batched NMS or TFLite's class-agnostic
 "fast" NMS (``TFLite_Detection_PostProcess`` with ``use_regular_nms=false``)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -62,8 +63,12 @@ def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, 
     for small ``max_keep`` (TFLite's SSD keeps 10) this stops there instead of suppressing among every
     candidate (all 1,917 anchors at the official score threshold of 1e-8). Under tracing (ONNX export)
     torchvision's ``nms`` runs, which has an ONNX symbolic."""
-    if (max_keep > EARLY_STOP_MAX_KEEP or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-            or boxes.shape[0] <= max_keep):
+    if (
+        max_keep > EARLY_STOP_MAX_KEEP
+        or torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or boxes.shape[0] <= max_keep
+    ):
         return nms(boxes, scores, iou_threshold)[:max_keep]
     order = scores.detach().argsort(descending=True).cpu().numpy()
     x1, y1, x2, y2 = boxes.detach().cpu().double().numpy()[order].T  # numpy: ~1 µs per op vs torch's ~10
@@ -79,8 +84,9 @@ def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, 
     return torch.from_numpy(order[kept]).to(boxes.device)
 
 
-def batched_greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float,
-                       max_keep: int) -> torch.Tensor:
+def batched_greedy_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float, max_keep: int
+) -> torch.Tensor:
     """:func:`greedy_nms` within each label: boxes of different labels are moved apart so they never
     overlap (torchvision ``batched_nms``'s coordinate trick)."""
     if boxes.numel() == 0:
@@ -109,8 +115,9 @@ def _fast(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig):
 NMS_MODES = {"per_class": _per_class, "fast": _fast}
 
 
-def decode(box_codes: torch.Tensor, logits: torch.Tensor, anchors: torch.Tensor, coder: BoxCoder,
-           score_fn: str) -> tuple[torch.Tensor, torch.Tensor]:
+def decode(
+    box_codes: torch.Tensor, logits: torch.Tensor, anchors: torch.Tensor, coder: BoxCoder, score_fn: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, A, 4) codes and (N, A, C+1) logits against normalised anchors → ``boxes`` (N, A, 4) xyxy in
     [0, 1] and foreground ``scores`` (N, A, C)."""
     boxes = coder.decode(box_codes.float(), anchors).clamp(0, 1)
@@ -123,15 +130,17 @@ def select_one(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig
     return NMS_MODES[cfg.nms](boxes, scores, cfg)
 
 
-def to_pixels(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
-              size: tuple[int, int]) -> dict[str, torch.Tensor]:
+def to_pixels(
+    boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, size: tuple[int, int]
+) -> dict[str, torch.Tensor]:
     """Normalised detections → the ``{"boxes", "scores", "labels"}`` dict in pixels of ``size`` = (H, W)."""
     h, w = size
     return {"boxes": boxes * boxes.new_tensor([w, h, w, h]), "scores": scores, "labels": labels}
 
 
-def select(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig,
-           image_sizes: Sequence[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+def select(
+    boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig, image_sizes: Sequence[tuple[int, int]]
+) -> list[dict[str, torch.Tensor]]:
     """:func:`decode` 's (N, A, 4) boxes and (N, A, C) scores → per image a dict of ``boxes`` (K, 4) xyxy
     in pixels of ``image_sizes[i]`` = (H, W), ``scores`` (K,), ``labels`` (K,) (1-based class index; 0
     is background and never returned), best first."""

@@ -1,8 +1,10 @@
 """Detect objects in whole images: the one inference path (resize → normalise → SSD → decode + NMS →
 boxes in the original image's pixels). Used by evaluation, the CLI, the demo and ``detect_faces``."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +29,9 @@ def eval_transform(model: SSD, preprocess: Any = None) -> EvalTransform:
     units) when given, else the model config's ``mean``/``std`` (units of [0, 1])."""
     cfg = model.config
     if preprocess is not None:
-        return EvalTransform(preprocess.resolution, tuple(m / 255 for m in preprocess.mean),
-                             tuple(s / 255 for s in preprocess.std))
+        return EvalTransform(
+            preprocess.resolution, tuple(m / 255 for m in preprocess.mean), tuple(s / 255 for s in preprocess.std)
+        )
     return EvalTransform(cfg.resolution, cfg.mean, cfg.std)
 
 

@@ -5,12 +5,14 @@ training targets per image are ``boxes`` (G, 4) float, xyxy, in pixels of that t
 (G,) int64 in 1..num_classes (0 is background). Outputs: the same box convention, ``scores`` and
 ``labels``; ``model.config.category_ids`` maps labels to dataset category ids.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from backbone import Cost, count_cost
+from mnet.backbone import Cost, count_cost
 
 from ..base import Task, register_task
 from .anchors import AnchorConfig
@@ -57,15 +59,17 @@ def config_dict(config: SSDConfig) -> dict[str, Any]:
 
 def load_backbone(model: SSD, weights: str, source: str | None = None) -> None:
     """Load ImageNet backbone weights (a classification registry entry or .safetensors) into ``model.backbone``."""
-    from weights import load_weights
+    from mnet.weights import load_weights
 
     w = load_weights(weights, source=source)
     sd = {k: v for k, v in w.state_dict.items() if not k.startswith("head.")}
     missing, unexpected = model.backbone.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked") and not k.startswith("head.")]
     if missing or unexpected:
-        raise ValueError(f"{weights}: not MobileNetV1 backbone weights for α={model.config.alpha} "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(
+            f"{weights}: not MobileNetV1 backbone weights for α={model.config.alpha} "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
 
 
 def with_postprocess(model: SSD, **overrides: Any) -> SSD:
@@ -80,7 +84,7 @@ class DetectionTask(Task):
 
     name = "detection"
     primary_metric = "AP"
-    weights_tasks = ('detection',)
+    weights_tasks = ("detection",)
     description = "COCO object detection, SSD on MobileNetV1 (COCO bbox mAP)"
     check_images = ("data", "coco", "val2017")
     calibration_images = ("data", "coco", "train2017")
@@ -112,24 +116,44 @@ class DetectionTask(Task):
     def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
         return {"config": model.config.postprocess} if model is not None else {}
 
-    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
-                    image_sizes: Sequence[tuple[int, int]] | None = None,
-                    config: PostprocessConfig | None = None, **_: Any) -> list[dict[str, Any]]:
+    def postprocess(
+        self,
+        outputs: Any,
+        *,
+        labels: Sequence[str] | None = None,
+        top_k: int = 5,
+        image_sizes: Sequence[tuple[int, int]] | None = None,
+        config: PostprocessConfig | None = None,
+        **_: Any,
+    ) -> list[dict[str, Any]]:
         """Network outputs (numpy: boxes + scores, or boxes + scores + labels of a graph with NMS) →
         per image ``{"detections": [{"box": [x1, y1, x2, y2] pixels of the original, "score", "index", "label"}]}``.
         ``config`` is the model's NMS settings (needed unless the graph ran NMS); ``image_sizes`` (W, H)."""
-        outs = [torch.from_numpy(np.asarray(o, dtype=np.float32 if i < 2 else np.int64))
-                for i, o in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+        outs = [
+            torch.from_numpy(np.asarray(o, dtype=np.float32 if i < 2 else np.int64))
+            for i, o in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs])
+        ]
         if len(outs) == 2 and config is None:
             raise ValueError("detection postprocess needs the model's NMS settings (config=PostprocessConfig)")
         n = 1 if len(outs) == 3 else len(outs[0])
         sizes = [(h, w) for w, h in image_sizes] if image_sizes else [(1, 1)] * n
         results = []
         for det in detections(outs, config or PostprocessConfig(), sizes):
-            results.append({"detections": [
-                {"box": [round(float(v), 2) for v in box], "score": float(score), "index": int(lab),
-                 "label": labels[int(lab) - 1] if labels and 0 < lab <= len(labels) else str(int(lab))}
-                for box, score, lab in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist())]})
+            results.append(
+                {
+                    "detections": [
+                        {
+                            "box": [round(float(v), 2) for v in box],
+                            "score": float(score),
+                            "index": int(lab),
+                            "label": labels[int(lab) - 1] if labels and 0 < lab <= len(labels) else str(int(lab)),
+                        }
+                        for box, score, lab in zip(
+                            det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist()
+                        )
+                    ]
+                }
+            )
         return results
 
     def evaluate(
@@ -164,8 +188,10 @@ class DetectionTask(Task):
         ds = CocoDetection(data, split)
         category_ids = list(model.config.category_ids or ds.category_ids)
         if model.config.category_ids is None and len(category_ids) != model.config.num_classes:
-            raise ValueError(f"model has {model.config.num_classes} classes but {ds.ann_file} has "
-                             f"{len(category_ids)} categories; give the model category_ids")
+            raise ValueError(
+                f"model has {model.config.num_classes} classes but {ds.ann_file} has "
+                f"{len(category_ids)} categories; give the model category_ids"
+            )
         ds.transform = eval_transform(model, preprocess)
         if limit is not None:
             ds.ids = ds.ids[:limit]
@@ -194,14 +220,18 @@ class DetectionTask(Task):
         the dataset's classes with optional ImageNet backbone weights (``model.backbone_weights``)."""
         overrides = {k: v for k, v in (m.get("ssd") or {}).items()}
         if m.get("weights"):
-            from weights import build_pretrained
+            from mnet.weights import build_pretrained
 
             model, w = build_pretrained(m["weights"], source=m.get("weights_source"), **overrides)
             preprocess = w.meta.get("preprocess")
         else:
-            model = self.build_model(alpha=float(m["alpha"]), resolution=int(m["resolution"]),
-                                     num_classes=dataset.num_classes, category_ids=list(dataset.category_ids),
-                                     **overrides)
+            model = self.build_model(
+                alpha=float(m["alpha"]),
+                resolution=int(m["resolution"]),
+                num_classes=dataset.num_classes,
+                category_ids=list(dataset.category_ids),
+                **overrides,
+            )
             if m.get("backbone_weights"):
                 load_backbone(model, m["backbone_weights"], m.get("backbone_weights_source"))
             preprocess = None
@@ -226,18 +256,47 @@ class DetectionTask(Task):
         category_ids = list(cfg_m.category_ids or probe.category_ids)
         mean = tuple(v / 255 for v in preprocess["mean"])
         std = tuple(v / 255 for v in preprocess["std"])
-        tf = (TrainTransform(cfg_m.resolution, mean, std, zoom_out=tuple(a.get("zoom_out", (0.25, 1.0))))
-              if a.get("enabled", True) else EvalTransform(cfg_m.resolution, mean, std))
-        train_set = CocoDetection(d["root"], d.get("train_split", "train2017"), transform=tf,
-                                  category_ids=category_ids, skip_missing=bool(d.get("skip_missing", False)))
+        tf = (
+            TrainTransform(cfg_m.resolution, mean, std, zoom_out=tuple(a.get("zoom_out", (0.25, 1.0))))
+            if a.get("enabled", True)
+            else EvalTransform(cfg_m.resolution, mean, std)
+        )
+        train_set = CocoDetection(
+            d["root"],
+            d.get("train_split", "train2017"),
+            transform=tf,
+            category_ids=category_ids,
+            skip_missing=bool(d.get("skip_missing", False)),
+        )
         val_split = d.get("val_split", "val2017")
         evaluate = None
         if val_split:
+
             def evaluate(model: nn.Module) -> dict[str, Any]:
-                r = self.evaluate(model, d["root"], split=val_split, batch_size=int(d["batch_size"]),
-                                  progress=False, results_json=None, limit=d.get("val_limit"))
+                r = self.evaluate(
+                    model,
+                    d["root"],
+                    split=val_split,
+                    batch_size=int(d["batch_size"]),
+                    progress=False,
+                    results_json=None,
+                    limit=d.get("val_limit"),
+                )
                 return {k: r[k] for k in ("AP", "AP50", "AP75", "AR100", "n")}
-        export = {"arch": "ssd_mobilenet_v1", "model_kwargs": config_dict(cfg_m), "preprocess": preprocess,
-                  "labels": train_set.class_names}
-        return TrainParts(model=model, train_set=train_set, loss_fn=model.criterion, evaluate=evaluate, metric="AP",
-                          backbone=model.backbone, collate_fn=collate_targets, export_metadata=export)
+
+        export = {
+            "arch": "ssd_mobilenet_v1",
+            "model_kwargs": config_dict(cfg_m),
+            "preprocess": preprocess,
+            "labels": train_set.class_names,
+        }
+        return TrainParts(
+            model=model,
+            train_set=train_set,
+            loss_fn=model.criterion,
+            evaluate=evaluate,
+            metric="AP",
+            backbone=model.backbone,
+            collate_fn=collate_targets,
+            export_metadata=export,
+        )

@@ -2,9 +2,11 @@
 with albumentations (photometric distortion, zoom-out, IoU-constrained random crop, horizontal flip;
 Liu et al. 2016, Sec. 2.2 "Data augmentation"), then a plain resize of the whole image to the model's
 input and normalisation to a (3, H, W) float tensor."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Union
 
 import albumentations as A
 import cv2
@@ -12,7 +14,6 @@ import numpy as np
 import torch
 from albumentations.augmentations.crops.transforms import BaseCrop
 from PIL import Image
-
 
 Norm = Union[float, Sequence[float]]
 
@@ -52,8 +53,13 @@ class MinIoURandomCrop(BaseCrop):
     threshold drawn from ``min_ious`` (None = keep the whole image); boxes whose centre leaves are dropped
     by the pipeline's ``min_visibility``."""
 
-    def __init__(self, min_ious: Sequence[float | None] = (None, 0.1, 0.3, 0.5, 0.7, 0.9),
-                 min_scale: float = 0.3, max_trials: int = 50, p: float = 1.0) -> None:
+    def __init__(
+        self,
+        min_ious: Sequence[float | None] = (None, 0.1, 0.3, 0.5, 0.7, 0.9),
+        min_scale: float = 0.3,
+        max_trials: int = 50,
+        p: float = 1.0,
+    ) -> None:
         super().__init__(p=p)
         self.min_ious = tuple(min_ious)
         self.min_scale = min_scale
@@ -86,27 +92,42 @@ class MinIoURandomCrop(BaseCrop):
 class TrainTransform:
     """SSD augmentation + resize + normalise. ``fill`` is the zoom-out canvas colour (the mean)."""
 
-    def __init__(self, size: int | tuple[int, int], mean: Norm = 0.5, std: Norm = 0.5,
-                 zoom_out: tuple[float, float] = (0.25, 1.0)) -> None:
+    def __init__(
+        self,
+        size: int | tuple[int, int],
+        mean: Norm = 0.5,
+        std: Norm = 0.5,
+        zoom_out: tuple[float, float] = (0.25, 1.0),
+    ) -> None:
         self.eval = EvalTransform(size, mean, std)
         h, w = self.eval.size
         fill = int(round(float(np.mean(mean)) * 255))
         self.pipeline = A.Compose(
             [
                 A.ColorJitter(brightness=0.125, contrast=0.5, saturation=0.5, hue=0.05, p=0.5),
-                A.Affine(scale=zoom_out, keep_ratio=True, translate_percent=(-0.25, 0.25), fill=fill,
-                         border_mode=cv2.BORDER_CONSTANT, p=0.5),
+                A.Affine(
+                    scale=zoom_out,
+                    keep_ratio=True,
+                    translate_percent=(-0.25, 0.25),
+                    fill=fill,
+                    border_mode=cv2.BORDER_CONSTANT,
+                    p=0.5,
+                ),
                 MinIoURandomCrop(),
                 A.HorizontalFlip(p=0.5),
                 A.Resize(h, w, interpolation=cv2.INTER_LINEAR),
             ],
-            bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"], min_visibility=0.3,
-                                     min_area=1.0, clip=True),
+            bbox_params=A.BboxParams(
+                format="pascal_voc", label_fields=["labels"], min_visibility=0.3, min_area=1.0, clip=True
+            ),
         )
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray):
-        out = self.pipeline(image=image, bboxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-                            labels=np.asarray(labels, dtype=np.int64))
+        out = self.pipeline(
+            image=image,
+            bboxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+            labels=np.asarray(labels, dtype=np.int64),
+        )
         boxes = np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4)
         labels = np.asarray(out["labels"], dtype=np.int64).reshape(-1)
         return to_tensor(out["image"], self.eval.mean, self.eval.std), boxes, labels

@@ -5,14 +5,16 @@
 boxes). Labels index the 120 breeds in sorted-wnid order (:data:`BREEDS`); every list entry's folder
 is checked against its label, so a mislabelled list fails loudly instead of training on wrong labels.
 """
+
 from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -67,8 +69,10 @@ def read_list(root: Path, split: str) -> list[DogSample]:
         raise ValueError(f"unknown Stanford Dogs split {split!r}; choose from {', '.join(SPLITS)}")
     path = root / "lists" / f"{split}_list.mat"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: Stanford Dogs list file missing (expected the official layout "
-                                f"Images/, lists/{{train,test}}_list.mat under {root})")
+        raise FileNotFoundError(
+            f"{path}: Stanford Dogs list file missing (expected the official layout "
+            f"Images/, lists/{{train,test}}_list.mat under {root})"
+        )
     mat = scipy.io.loadmat(str(path))
     files = _cells(mat, "file_list", path)
     labels = np.asarray(mat.get("labels", np.empty(0))).ravel().astype(int)
@@ -82,8 +86,10 @@ def read_list(root: Path, split: str) -> list[DogSample]:
             raise ValueError(f"{path}: label {lab} of {f} is outside 1..{NUM_BREEDS}")
         folder = f.split("/")[0]
         if not folder.startswith(table[lab - 1].wnid):
-            raise ValueError(f"{path}: {f} has label {lab} ({table[lab - 1].wnid} {table[lab - 1].name}) but lies "
-                             f"in folder {folder!r}: the list and the folders disagree")
+            raise ValueError(
+                f"{path}: {f} has label {lab} ({table[lab - 1].wnid} {table[lab - 1].name}) but lies "
+                f"in folder {folder!r}: the list and the folders disagree"
+            )
         samples.append(DogSample(root / "Images" / f, int(lab) - 1, root / "Annotation" / a if a else None))
     return samples
 
@@ -110,8 +116,15 @@ class StanfordDogs(Dataset):
     ``crop_to_box`` crops to the union of the ``Annotation/`` boxes when the file exists.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", transform: Callable | None = None, *,
-                 on_bad_image: OnBad = "error", crop_to_box: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        transform: Callable | None = None,
+        *,
+        on_bad_image: OnBad = "error",
+        crop_to_box: bool = False,
+    ) -> None:
         if on_bad_image not in ("error", "skip"):
             raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
         self.root = Path(root)
@@ -124,8 +137,10 @@ class StanfordDogs(Dataset):
             if s.path.is_file():
                 self.samples.append(s)
             elif on_bad_image == "error":
-                raise FileNotFoundError(f"{s.path}: listed in lists/{split}_list.mat but missing "
-                                        f"(set data.on_bad_image=skip to skip such files)")
+                raise FileNotFoundError(
+                    f"{s.path}: listed in lists/{split}_list.mat but missing "
+                    f"(set data.on_bad_image=skip to skip such files)"
+                )
             else:
                 self._skip(s.path, "listed but missing")
         if not self.samples:

@@ -1,5 +1,6 @@
 """Dogs models from pretrained weights: a dogs checkpoint as is, or an ImageNet classifier whose 120 dog
 rows become the head (zero-shot, and the initialisation for fine-tuning)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,14 +28,20 @@ def dog_rows_head(fc_weight: torch.Tensor, fc_bias: torch.Tensor) -> tuple[torch
     return fc_weight[idx].clone(), fc_bias[idx].clone()
 
 
-def dogs_model_from_weights(weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot",
-                            alpha: float | None = None, dropout: float = 0.0,
-                            source: str | Path | None = None) -> tuple[nn.Module, Any, dict[str, Any]]:
+def dogs_model_from_weights(
+    weights: str | Path,
+    *,
+    resolution: int | None = None,
+    head: str = "zero_shot",
+    alpha: float | None = None,
+    dropout: float = 0.0,
+    source: str | Path | None = None,
+) -> tuple[nn.Module, Any, dict[str, Any]]:
     """(model, the :class:`weights.LoadedWeights`, how it was built). ImageNet classification weights give the dogs head from their dog rows
     (``head='zero_shot'``) or a fresh 120-way head (``'random'``: the head re-initialised because the
     class count changes); dogs weights load as they are. ``resolution`` only changes the model's
     nominal input size (the network is fully convolutional up to the global pool)."""
-    from weights import load_weights
+    from mnet.weights import load_weights
 
     from ..classification.finetune import pretrained_classifier
 
@@ -42,13 +49,26 @@ def dogs_model_from_weights(weights: str | Path, *, resolution: int | None = Non
         raise ValueError(f"model.head_init must be one of {', '.join(HEAD_INITS)}, got {head!r}")
     probe = load_weights(weights, source=source)
     if probe.task not in ("classification", "dogs"):
-        raise ValueError(f"{probe.path}: weights are for task {probe.task!r}; dogs needs ImageNet classification "
-                         f"or dogs weights")
-    model, w, old = pretrained_classifier(probe, num_classes=NUM_BREEDS, resolution=resolution, alpha=alpha,
-                                          dropout=dropout)
+        raise ValueError(
+            f"{probe.path}: weights are for task {probe.task!r}; dogs needs ImageNet classification or dogs weights"
+        )
+    model, w, old = pretrained_classifier(
+        probe, num_classes=NUM_BREEDS, resolution=resolution, alpha=alpha, dropout=dropout
+    )
     imagenet = w.task == "classification"
     if imagenet and head == "zero_shot":
         model.head.fc.weight.data, model.head.fc.bias.data = dog_rows_head(*old)
-    return model, w, {"model_kwargs": {**w.model_kwargs, "num_classes": NUM_BREEDS, "dropout": dropout,
-                                       **({"resolution": int(resolution)} if resolution else {})},
-                      "init_from": str(weights), "head_init": head if imagenet else "dogs"}
+    return (
+        model,
+        w,
+        {
+            "model_kwargs": {
+                **w.model_kwargs,
+                "num_classes": NUM_BREEDS,
+                "dropout": dropout,
+                **({"resolution": int(resolution)} if resolution else {}),
+            },
+            "init_from": str(weights),
+            "head_init": head if imagenet else "dogs",
+        },
+    )

@@ -3,15 +3,17 @@
 All 120 breeds are ImageNet-1k classes, so ImageNet pretraining overlaps Stanford Dogs: the ImageNet
 classifier's 120 dog rows already form a zero-shot dogs head, and they initialise the fine-tuned one.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-from backbone import Cost, count_cost, mobilenet_v1
+from mnet.backbone import Cost, count_cost, mobilenet_v1
 
 from ..base import Task, register_task
 from ..classification.augment import train_transform
@@ -25,7 +27,7 @@ class DogsTask(Task):
 
     name = "dogs"
     primary_metric = "top1"
-    weights_tasks = ('dogs', 'classification')
+    weights_tasks = ("dogs", "classification")
     description = "Stanford Dogs fine-grained recognition, 120 breeds (top-1 / top-5)"
 
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
@@ -36,8 +38,14 @@ class DogsTask(Task):
         """Backbone + 120-way FC, as Table 10 counts it."""
         return count_cost(model, resolution)
 
-    def load_model(self, weights: str | Path, *, resolution: int | None = None, head: str = "zero_shot",
-                   source: str | Path | None = None) -> nn.Module:
+    def load_model(
+        self,
+        weights: str | Path,
+        *,
+        resolution: int | None = None,
+        head: str = "zero_shot",
+        source: str | Path | None = None,
+    ) -> nn.Module:
         """A dogs model from a weights entry/file: a dogs checkpoint as is, an ImageNet classifier with its
         120 dog rows as the head (``head='zero_shot'``) or a fresh head (``'random'``)."""
         return dogs_model_from_weights(weights, resolution=resolution, head=head, source=source)[0]
@@ -47,15 +55,26 @@ class DogsTask(Task):
         model, w, _ = dogs_model_from_weights(weights, source=source)
         return model.eval(), w
 
-    def evaluate(self, model: nn.Module, data: str | Path, *, split: str | None = None, batch_size: int = 32,
-                 num_workers: int = 0, progress: bool = True, preprocess: Any = None, on_bad_image: str = "error",
-                 limit: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        data: str | Path,
+        *,
+        split: str | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        progress: bool = True,
+        preprocess: Any = None,
+        on_bad_image: str = "error",
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """Top-1 / top-5 (%) and ``n`` on a split (default ``test``). ``preprocess``: a
         :class:`weights.Preprocess` (default TF-slim's eval recipe at the model's resolution: central
         crop 0.875, resize, RGB in [-1, 1])."""
         from tqdm import tqdm
 
-        from weights import Preprocess
+        from mnet.weights import Preprocess
 
         from ..classification.metrics import TopK
         from ..engine.data import collate_skip_bad
@@ -64,8 +83,9 @@ class DogsTask(Task):
         ds = StanfordDogs(data, split or "test", preprocess, on_bad_image=on_bad_image)
         if limit is not None:
             ds.samples = ds.samples[:limit]
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
-                                             collate_fn=collate_skip_bad())
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_skip_bad()
+        )
         device = next(model.parameters()).device
         model.eval()
         meter, bad_images = TopK((1, 5)), len(ds.skipped)
@@ -77,18 +97,23 @@ class DogsTask(Task):
         return {**meter.result(), "n": meter.n, "skipped_images": bad_images, "preprocess": preprocess.to_dict()}
 
     def train_parts(self, cfg: Mapping[str, Any]):
-        from ..engine import TrainParts
-
         from dataclasses import replace
 
-        from weights import Preprocess
+        from mnet.weights import Preprocess
+
+        from ..engine import TrainParts
 
         m, d, a = cfg["model"], cfg["data"], cfg.get("augment") or {}
         res = int(m["resolution"])
         if m.get("weights"):
-            model, w, meta = dogs_model_from_weights(m["weights"], resolution=res, head=m.get("head_init", "zero_shot"),
-                                                     alpha=m.get("alpha"), dropout=m.get("dropout", 0.0),
-                                                     source=m.get("weights_source"))
+            model, w, meta = dogs_model_from_weights(
+                m["weights"],
+                resolution=res,
+                head=m.get("head_init", "zero_shot"),
+                alpha=m.get("alpha"),
+                dropout=m.get("dropout", 0.0),
+                source=m.get("weights_source"),
+            )
             # keep the pretrained weights' input recipe (normalisation, eval crop) at the new resolution
             pre = replace(w.preprocess, resolution=res)
         else:
@@ -97,18 +122,50 @@ class DogsTask(Task):
             meta = {"model_kwargs": {"alpha": alpha, "resolution": res, "num_classes": NUM_BREEDS}}
             pre = Preprocess(res, crop_fraction=0.875)
         on_bad = d.get("on_bad_image", "error")
-        tf = train_transform(res, scale=a.get("scale", (0.08, 1.0)), hflip=a.get("hflip", 0.5),
-                             color_jitter=a.get("color_jitter", 0.4), mean=pre.mean, std=pre.std)
-        train_set = StanfordDogs(d["root"], d.get("train_split", "train"), tf, on_bad_image=on_bad,
-                                 crop_to_box=bool(d.get("crop_to_box", False)))
+        tf = train_transform(
+            res,
+            scale=a.get("scale", (0.08, 1.0)),
+            hflip=a.get("hflip", 0.5),
+            color_jitter=a.get("color_jitter", 0.4),
+            mean=pre.mean,
+            std=pre.std,
+        )
+        train_set = StanfordDogs(
+            d["root"],
+            d.get("train_split", "train"),
+            tf,
+            on_bad_image=on_bad,
+            crop_to_box=bool(d.get("crop_to_box", False)),
+        )
         val_split = d.get("val_split", "test")
         evaluate = None
         if val_split:
+
             def evaluate(model: nn.Module) -> dict[str, Any]:
-                return self.evaluate(model, d["root"], split=val_split, batch_size=int(d["batch_size"]),
-                                     progress=False, on_bad_image=on_bad, preprocess=pre)
+                return self.evaluate(
+                    model,
+                    d["root"],
+                    split=val_split,
+                    batch_size=int(d["batch_size"]),
+                    progress=False,
+                    on_bad_image=on_bad,
+                    preprocess=pre,
+                )
+
         loss = nn.CrossEntropyLoss(label_smoothing=float((cfg.get("loss") or {}).get("label_smoothing", 0.0)))
-        export = {"arch": "mobilenet_v1", "model_kwargs": {**meta["model_kwargs"], "resolution": res},
-                  "labels": [b.name for b in breeds()], "preprocess": pre.to_dict(), "init_from": meta.get("init_from")}
-        return TrainParts(model=model, train_set=train_set, loss_fn=loss, evaluate=evaluate, metric="top1",
-                          backbone=model.layers, export_metadata=export)
+        export = {
+            "arch": "mobilenet_v1",
+            "model_kwargs": {**meta["model_kwargs"], "resolution": res},
+            "labels": [b.name for b in breeds()],
+            "preprocess": pre.to_dict(),
+            "init_from": meta.get("init_from"),
+        }
+        return TrainParts(
+            model=model,
+            train_set=train_set,
+            loss_fn=loss,
+            evaluate=evaluate,
+            metric="top1",
+            backbone=model.layers,
+            export_metadata=export,
+        )

@@ -1,14 +1,16 @@
 """Atomic checkpoints (write a temporary file, then ``os.replace``) and RNG state capture."""
+
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from weights.store import atomic_write
+from mnet.weights.store import atomic_write
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:

@@ -3,11 +3,13 @@
 Keys are dotted paths (``optim.lr=0.01``, ``train.epochs=3``); values are parsed as YAML scalars, so
 ``train.amp=bf16``, ``train.ema.decay=0.999``, ``model.weights=null`` and ``data.scale=[0.5,1.0]`` work.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -71,7 +73,9 @@ class ConfigError(ValueError):
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+        out[k] = (
+            deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+        )
     return out
 
 
@@ -92,13 +96,14 @@ def set_path(cfg: dict[str, Any], path: list[str], value: Any) -> None:
     for i, part in enumerate(path[:-1]):
         nxt = node.setdefault(part, {})
         if not isinstance(nxt, dict):
-            raise ConfigError(f"cannot set {'.'.join(path)}: {'.'.join(path[:i + 1])} is {nxt!r}, not a section")
+            raise ConfigError(f"cannot set {'.'.join(path)}: {'.'.join(path[: i + 1])} is {nxt!r}, not a section")
         node = nxt
     node[path[-1]] = value
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), *,
-                defaults: Mapping[str, Any] = ENGINE_DEFAULTS) -> dict[str, Any]:
+def load_config(
+    path: str | Path | None = None, overrides: Iterable[str] = (), *, defaults: Mapping[str, Any] = ENGINE_DEFAULTS
+) -> dict[str, Any]:
     """Defaults ← YAML file ← overrides. Unknown engine keys are rejected (typos fail loudly)."""
     cfg = copy.deepcopy(dict(defaults))
     if path is not None:

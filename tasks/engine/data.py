@@ -8,11 +8,13 @@
 * Samples a dataset returns as ``None`` (a bad image it was configured to skip) are dropped by
   :func:`collate_skip_bad`, which also counts them.
 """
+
 from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, DistributedSampler, default_collate
@@ -21,10 +23,17 @@ from torch.utils.data import Dataset, DistributedSampler, default_collate
 class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` (works with one replica too) that can start an epoch part-way through."""
 
-    def __init__(self, dataset: Dataset, *, num_replicas: int = 1, rank: int = 0, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = False) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
-                         drop_last=drop_last)
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        num_replicas: int = 1,
+        rank: int = 0,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
         self.skip = 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:

@@ -1,4 +1,5 @@
 """DDP set-up from ``torchrun``'s environment (RANK, WORLD_SIZE, LOCAL_RANK); a no-op in one process."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Exponential moving average of model weights (Polyak averaging), kept on the model's device."""
+
 from __future__ import annotations
 
 import copy

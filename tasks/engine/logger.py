@@ -1,10 +1,12 @@
 """Per-run metrics: one JSON object per line in ``metrics.jsonl``; TensorBoard too when importable."""
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class RunLogger:

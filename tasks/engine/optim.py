@@ -4,10 +4,12 @@ Parameter groups follow the paper (Sec. 3.2): "very little or no weight decay (l
 depthwise filters since there are so few parameters in them"; BatchNorm parameters get none either.
 Backbone parameters can take a lower learning rate (``backbone_lr_mult``) for fine-tuning.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,8 +29,15 @@ NO_DECAY_RULES: dict[str, Callable[[nn.Module, str], bool]] = {
 }
 
 
-def param_groups(model: nn.Module, *, lr: float, weight_decay: float, no_decay: Iterable[str] = ("depthwise", "norm"),
-                 backbone: nn.Module | None = None, backbone_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+def param_groups(
+    model: nn.Module,
+    *,
+    lr: float,
+    weight_decay: float,
+    no_decay: Iterable[str] = ("depthwise", "norm"),
+    backbone: nn.Module | None = None,
+    backbone_lr_mult: float = 1.0,
+) -> list[dict[str, Any]]:
     """Split parameters into (backbone | rest) × (decay | no decay) groups; empty groups are dropped.
 
     Every group carries ``name`` so logs and tests can tell them apart.
@@ -50,12 +59,14 @@ def param_groups(model: nn.Module, *, lr: float, weight_decay: float, no_decay: 
             groups.setdefault((id(p) in in_backbone, decay), []).append(p)
     out = []
     for (is_bb, decay), params in sorted(groups.items()):
-        out.append({
-            "name": f"{'backbone' if is_bb else 'head'}_{'decay' if decay else 'no_decay'}",
-            "params": params,
-            "lr": lr * (backbone_lr_mult if is_bb else 1.0),
-            "weight_decay": weight_decay if decay else 0.0,
-        })
+        out.append(
+            {
+                "name": f"{'backbone' if is_bb else 'head'}_{'decay' if decay else 'no_decay'}",
+                "params": params,
+                "lr": lr * (backbone_lr_mult if is_bb else 1.0),
+                "weight_decay": weight_decay if decay else 0.0,
+            }
+        )
     return out
 
 
@@ -73,11 +84,15 @@ def _adamw(groups, o):
 
 #: optimizer name → builder(param groups, optim config)
 OPTIMIZERS: dict[str, Callable[[list[dict], Mapping[str, Any]], torch.optim.Optimizer]] = {
-    "sgd": _sgd, "rmsprop": _rmsprop, "adamw": _adamw,
+    "sgd": _sgd,
+    "rmsprop": _rmsprop,
+    "adamw": _adamw,
 }
 
 
-def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], backbone: nn.Module | None = None) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, cfg: Mapping[str, Any], backbone: nn.Module | None = None
+) -> torch.optim.Optimizer:
     name = cfg["name"]
     if name not in OPTIMIZERS:
         raise ValueError(f"optim.name: unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
@@ -87,17 +102,32 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], backbone: nn.Modul
             num[key] = float(cfg[key])
         except (TypeError, ValueError):
             raise ValueError(f"optim.{key} must be a number, got {cfg[key]!r}") from None
-    groups = param_groups(model, lr=num["lr"], weight_decay=num["weight_decay"], no_decay=cfg["no_decay"],
-                          backbone=backbone, backbone_lr_mult=num["backbone_lr_mult"])
+    groups = param_groups(
+        model,
+        lr=num["lr"],
+        weight_decay=num["weight_decay"],
+        no_decay=cfg["no_decay"],
+        backbone=backbone,
+        backbone_lr_mult=num["backbone_lr_mult"],
+    )
     return OPTIMIZERS[name](groups, {**cfg, **num})
 
 
 class WarmupSchedule:
     """LR factor at optimizer step ``t``: linear warm-up, then cosine / step / constant (picklable)."""
 
-    def __init__(self, name: str, total_steps: int, steps_per_epoch: int, *, warmup_epochs: float = 0.0,
-                 warmup_start_factor: float = 0.1, min_lr_ratio: float = 0.0, step_epochs: float = 1.0,
-                 gamma: float = 0.1) -> None:
+    def __init__(
+        self,
+        name: str,
+        total_steps: int,
+        steps_per_epoch: int,
+        *,
+        warmup_epochs: float = 0.0,
+        warmup_start_factor: float = 0.1,
+        min_lr_ratio: float = 0.0,
+        step_epochs: float = 1.0,
+        gamma: float = 0.1,
+    ) -> None:
         if name not in ("cosine", "step", "constant"):
             raise ValueError(f"schedule.name: unknown schedule {name!r}; choose from cosine, step, constant")
         self.name, self.total = name, max(1, total_steps)
@@ -116,7 +146,8 @@ class WarmupSchedule:
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], *, total_steps: int,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], *, total_steps: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     kw = {k: v for k, v in cfg.items() if k != "name"}
     return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupSchedule(cfg["name"], total_steps, steps_per_epoch, **kw))

@@ -1,8 +1,10 @@
 """What a task hands the engine: the engine owns the loop, the task owns model, data, loss and metrics."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

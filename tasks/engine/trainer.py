@@ -1,4 +1,5 @@
 """The one training loop: every task trains through :func:`train`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,9 +9,9 @@ import random
 import signal
 import sys
 import time
-import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,14 +136,22 @@ class _Run:
         self.dataset = SeededDataset(parts.train_set, self.seed)
         self.sampler = ResumableSampler(self.dataset, num_replicas=info.world_size, rank=info.rank, seed=self.seed)
         drop_last = bool(cfg["data"]["drop_last"])
-        self.loader = DataLoader(self.dataset, batch_size=bs, sampler=self.sampler, drop_last=drop_last,
-                                 num_workers=int(cfg["data"]["num_workers"]), collate_fn=collate_skip_bad(parts.collate_fn),
-                                 pin_memory=device.type == "cuda")
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=bs,
+            sampler=self.sampler,
+            drop_last=drop_last,
+            num_workers=int(cfg["data"]["num_workers"]),
+            collate_fn=collate_skip_bad(parts.collate_fn),
+            pin_memory=device.type == "cuda",
+        )
         self.batch_size = bs
         full = self.sampler.num_samples // bs if drop_last else math.ceil(self.sampler.num_samples / bs)
         if full == 0:
-            raise ValueError(f"data.batch_size={bs} is larger than the {self.sampler.num_samples} training samples "
-                             f"per process (drop_last is on); lower data.batch_size")
+            raise ValueError(
+                f"data.batch_size={bs} is larger than the {self.sampler.num_samples} training samples "
+                f"per process (drop_last is on); lower data.batch_size"
+            )
         self.accum = max(1, int(self.tcfg["accum_steps"]))
         cap = self.tcfg["max_steps_per_epoch"]
         self.batches_per_epoch = min(full, int(cap) * self.accum) if cap else full
@@ -150,8 +159,12 @@ class _Run:
         self.epochs = int(self.tcfg["epochs"])
 
         self.optimizer = build_optimizer(model, cfg["optim"], self.backbone)
-        self.scheduler = build_scheduler(self.optimizer, cfg["schedule"], total_steps=self.epochs * self.steps_per_epoch,
-                                         steps_per_epoch=self.steps_per_epoch)
+        self.scheduler = build_scheduler(
+            self.optimizer,
+            cfg["schedule"],
+            total_steps=self.epochs * self.steps_per_epoch,
+            steps_per_epoch=self.steps_per_epoch,
+        )
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype is torch.float16)
         ema_decay = self.tcfg["ema"]["decay"]
         self.ema = ModelEMA(model, float(ema_decay), bool(self.tcfg["ema"]["warmup"])) if ema_decay else None
@@ -170,11 +183,19 @@ class _Run:
     # -- state ---------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "ema": self.ema.state_dict() if self.ema else None, "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch, "global_step": self.global_step, "best": self.best,
-            "skipped": self.skipped, "epoch_loss": list(self.epoch_loss), "rng": rng_state(), "config": dict(self.cfg),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "global_step": self.global_step,
+            "best": self.best,
+            "skipped": self.skipped,
+            "epoch_loss": list(self.epoch_loss),
+            "rng": rng_state(),
+            "config": dict(self.cfg),
         }
 
     def _resume(self, path: Path) -> None:
@@ -191,8 +212,10 @@ class _Run:
         self.global_step, self.best, self.skipped = int(state["global_step"]), state["best"], int(state["skipped"])
         self.epoch_loss = (float(state["epoch_loss"][0]), int(state["epoch_loss"][1]))
         set_rng_state(state["rng"])
-        print(f"resumed from {path} at epoch {self.epoch} batch {self.batch_in_epoch} (step {self.global_step})",
-              file=sys.stderr)
+        print(
+            f"resumed from {path} at epoch {self.epoch} batch {self.batch_in_epoch} (step {self.global_step})",
+            file=sys.stderr,
+        )
 
     def _save(self) -> None:
         if self.info.is_main:
@@ -202,11 +225,16 @@ class _Run:
     def _export(self, name: str, metrics: Mapping[str, Any]) -> None:
         if not (self.info.is_main and self.cfg["output"]["export"]):
             return
-        from weights import save_weights  # the suite's weights format: loads with `mnet eval --weights FILE`
+        from mnet.weights import save_weights  # the suite's weights format: loads with `mnet eval --weights FILE`
 
         src = self.ema.module if self.ema else self.model
-        meta = {**self.parts.export_metadata, "task": self.cfg["task"], "entry": f"{self.run_dir}/{name}",
-                "epoch": self.epoch, "metrics": dict(metrics)}
+        meta = {
+            **self.parts.export_metadata,
+            "task": self.cfg["task"],
+            "entry": f"{self.run_dir}/{name}",
+            "epoch": self.epoch,
+            "metrics": dict(metrics),
+        }
         sd = {k: v.detach().cpu() for k, v in src.state_dict().items() if not k.endswith("num_batches_tracked")}
         save_weights(self.run_dir / f"{name}.safetensors", sd, meta)
 
@@ -226,10 +254,14 @@ class _Run:
             self.freezer.train_mode(self.epoch)
             train_loss = self._train_epoch()
             metrics = {"train_loss": train_loss}
-            if self.parts.evaluate and ((self.epoch + 1) % int(self.tcfg["eval_every"]) == 0 or self.epoch + 1 == self.epochs):
+            if self.parts.evaluate and (
+                (self.epoch + 1) % int(self.tcfg["eval_every"]) == 0 or self.epoch + 1 == self.epochs
+            ):
                 if self.info.is_main:  # numbers only: they go to logs, the best-checkpoint choice and exports
                     ev = self.parts.evaluate(self.ema.module if self.ema else self.model)
-                    metrics.update({k: v for k, v in ev.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+                    metrics.update(
+                        {k: v for k, v in ev.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                    )
                 D.barrier(self.info)
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             is_best = False
@@ -245,15 +277,29 @@ class _Run:
                 shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
                 print(f"epoch {self.epoch}/{self.epochs}: {shown}", file=sys.stderr)
         self.logger.close()
-        return {"rank": self.info.rank, "run_dir": str(self.run_dir), "epochs": self.epoch, "global_step": self.global_step,
-                "best": self.best, "metric": self.parts.metric, "last": metrics, "skipped_images": self.skipped}
+        return {
+            "rank": self.info.rank,
+            "run_dir": str(self.run_dir),
+            "epochs": self.epoch,
+            "global_step": self.global_step,
+            "best": self.best,
+            "metric": self.parts.metric,
+            "last": metrics,
+            "skipped_images": self.skipped,
+        }
 
     def _train_epoch(self) -> float:
         self.sampler.set_epoch(self.epoch, skip=self.batch_in_epoch * self.batch_size)
         self.dataset.set_epoch(self.epoch)
-        bar = tqdm(total=self.batches_per_epoch, initial=self.batch_in_epoch, unit="batch", file=sys.stderr,
-                   desc=f"epoch {self.epoch + 1}/{self.epochs}", dynamic_ncols=True,
-                   disable=not (self.info.is_main and self.tcfg["progress"]))
+        bar = tqdm(
+            total=self.batches_per_epoch,
+            initial=self.batch_in_epoch,
+            unit="batch",
+            file=sys.stderr,
+            desc=f"epoch {self.epoch + 1}/{self.epochs}",
+            dynamic_ncols=True,
+            disable=not (self.info.is_main and self.tcfg["progress"]),
+        )
         (loss_sum, loss_n), seen, t0 = self.epoch_loss, 0, time.perf_counter()
         autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype else contextlib.nullcontext()
         for batch, n_bad in self.loader:
@@ -281,8 +327,11 @@ class _Run:
             bar.set_postfix(loss=f"{loss_sum / max(1, loss_n):.4f}", lr=f"{lr:.3g}", img_s=f"{ips:.1f}")
             bar.update(1)
             if last_micro and self.global_step % int(self.tcfg["log_every"]) == 0:
-                self.logger.log("train", self.global_step, {"epoch": self.epoch, "loss": loss_sum / max(1, loss_n),
-                                                             "lr": lr, "images_per_s": ips})
+                self.logger.log(
+                    "train",
+                    self.global_step,
+                    {"epoch": self.epoch, "loss": loss_sum / max(1, loss_n), "lr": lr, "images_per_s": ips},
+                )
         bar.close()
         self.epoch_loss = (0.0, 0)
         return D.all_reduce_mean(loss_sum / max(1, loss_n), self.info, self.device)
@@ -298,7 +347,8 @@ class _Run:
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.global_step} (batch {self.batch_in_epoch} "
                 f"of the epoch); stopping — {kept}. Lower optim.lr, add schedule.warmup_epochs or train.grad_clip, "
-                f"or turn off train.amp")
+                f"or turn off train.amp"
+            )
         sync = contextlib.nullcontext() if (last_micro or not self.info.enabled) else self.ddp.no_sync()
         with sync:
             self.scaler.scale(loss / group).backward()
@@ -307,7 +357,9 @@ class _Run:
     def _step(self) -> None:
         if self.tcfg["grad_clip"]:
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], float(self.tcfg["grad_clip"]))
+            nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.grad is not None], float(self.tcfg["grad_clip"])
+            )
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)

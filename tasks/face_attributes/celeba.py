@@ -7,12 +7,13 @@ count; line 2: the 40 attribute names; then one row per image: file name and 40 
 one box per image). Every file is checked as it is read; a bad line raises a ValueError naming the file
 and the line.
 """
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,12 +24,46 @@ from ..data import ImageDecodeError, load_rgb
 
 #: CelebA's 40 attributes, in the official column order
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
-    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open",
-    "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
-    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
-    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 )
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 ATTR_FILE, PARTITION_FILE, BBOX_FILE = "list_attr_celeba.txt", "list_eval_partition.txt", "list_bbox_celeba.txt"
@@ -79,7 +114,9 @@ def read_attributes(path: str | Path) -> AttributeTable:
         try:
             vals = [int(v) for v in parts[1:]]
         except ValueError:
-            raise ValueError(f"{path}: line {i + 3}: values must be -1 or 1, got {' '.join(parts[1:])[:60]!r}") from None
+            raise ValueError(
+                f"{path}: line {i + 3}: values must be -1 or 1, got {' '.join(parts[1:])[:60]!r}"
+            ) from None
         if any(v not in (-1, 1) for v in vals):
             raise ValueError(f"{path}: line {i + 3}: values must be -1 or 1, got {sorted(set(vals) - {-1, 1})}")
         files.append(parts[0])
@@ -148,8 +185,16 @@ class CelebA(Dataset):
     ``margin``) instead of the aligned images.
     """
 
-    def __init__(self, root: str | Path, split: str, transform: Callable[[Image.Image], torch.Tensor], *,
-                 attributes: Sequence[str] | None = None, in_the_wild: bool = False, margin: float = 0.2) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        transform: Callable[[Image.Image], torch.Tensor],
+        *,
+        attributes: Sequence[str] | None = None,
+        in_the_wild: bool = False,
+        margin: float = 0.2,
+    ) -> None:
         root = Path(root)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -190,5 +235,15 @@ class CelebA(Dataset):
         return self.transform(self.load_image(index)), self.targets[index]
 
 
-__all__ = ["CELEBA_ATTRIBUTES", "SPLITS", "AttributeTable", "CelebA", "ImageDecodeError", "crop_box",
-           "read_attributes", "read_bboxes", "read_partition", "select_attributes"]
+__all__ = [
+    "CELEBA_ATTRIBUTES",
+    "SPLITS",
+    "AttributeTable",
+    "CelebA",
+    "ImageDecodeError",
+    "crop_box",
+    "read_attributes",
+    "read_bboxes",
+    "read_partition",
+    "select_attributes",
+]

@@ -9,6 +9,7 @@
   ``fpn``, ``ssh1..3``, ``ClassHead``/``BboxHead``/``LandmarkHead``) → the suite's RetinaFace, whose body
   is the shared backbone (``body.layers.i``); the other modules keep biubug6's names.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,11 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from backbone import MOBILENET_V1_TABLE
-from weights.converters.common import (ConvertedWeights, batchnorm, depthwise_hwcm_to_oihw, folded_bias_as_batchnorm,
-                                       hwio_to_oihw)
-from weights.entry import WeightsEntry
-from weights.formats import FormatError
+from mnet.backbone import MOBILENET_V1_TABLE
+from mnet.weights.converters.common import (
+    ConvertedWeights,
+    batchnorm,
+    depthwise_hwcm_to_oihw,
+    folded_bias_as_batchnorm,
+    hwio_to_oihw,
+)
+from mnet.weights.entry import WeightsEntry
+from mnet.weights.formats import FormatError
 
 
 def _graph_checks(path: Path, topology: dict | None, weights: dict[str, np.ndarray]) -> None:
@@ -36,7 +42,7 @@ def _graph_checks(path: Path, topology: dict | None, weights: dict[str, np.ndarr
 
 
 def convert_faceres(path: str | Path, entry: WeightsEntry) -> ConvertedWeights:
-    from weights.formats.tfjs import read_tfjs
+    from mnet.weights.formats.tfjs import read_tfjs
 
     path = Path(path)
     m = read_tfjs(path)
@@ -55,15 +61,25 @@ def convert_faceres(path: str | Path, entry: WeightsEntry) -> ConvertedWeights:
         dw = get(f"conv_dw_{i}/depthwise_kernel")
         sd[f"layers.{i}.dw.conv.weight"] = depthwise_hwcm_to_oihw(dw)
         n = dw.shape[2]
-        sd.update(batchnorm(f"layers.{i}.dw.bn", get(f"conv_dw_{i}_bn/batchnorm_1/mul"),
-                            get(f"conv_dw_{i}_bn/batchnorm_1/sub"), np.zeros(n), np.full(n, 1.0 - eps)))
+        sd.update(
+            batchnorm(
+                f"layers.{i}.dw.bn",
+                get(f"conv_dw_{i}_bn/batchnorm_1/mul"),
+                get(f"conv_dw_{i}_bn/batchnorm_1/sub"),
+                np.zeros(n),
+                np.full(n, 1.0 - eps),
+            )
+        )
         sd[f"layers.{i}.pw.conv.weight"] = hwio_to_oihw(get(f"conv_pw_{i}/convolution/merged_input"))
         sd.update(folded_bias_as_batchnorm(f"layers.{i}.pw.bn", get(f"conv_pw_{i}_bn/batchnorm_1/sub"), eps))
     for ours, theirs in (("feats", "feats"), ("gender", "gender_pred"), ("age", "age_pred")):
         sd[f"head.{ours}.weight"] = np.ascontiguousarray(get(f"{theirs}/kernel").T, dtype=np.float32)
         sd[f"head.{ours}.bias"] = np.ascontiguousarray(get(f"{theirs}/bias"), dtype=np.float32)
-    meta = {"bn_folded": True, "outputs": "[gender logit (sigmoid > 0.5 = male), 100 age logits (softmax; E = age)]",
-            "graph_format": m.format}
+    meta = {
+        "bn_folded": True,
+        "outputs": "[gender logit (sigmoid > 0.5 = male), 100 age logits (softmax; E = age)]",
+        "graph_format": m.format,
+    }
     return ConvertedWeights(sd, meta)
 
 
@@ -101,5 +117,7 @@ def convert_retinaface(path: str | Path, entry: WeightsEntry) -> ConvertedWeight
     for k, v in src.items():
         if not k.startswith("body."):
             sd[k] = v.numpy()
-    return ConvertedWeights({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()},
-                            {"original_layout": "biubug6 RetinaFace (body/fpn/ssh/heads)"})
+    return ConvertedWeights(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()},
+        {"original_layout": "biubug6 RetinaFace (body/fpn/ssh/heads)"},
+    )

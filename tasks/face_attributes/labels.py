@@ -1,4 +1,5 @@
 """Output names recorded with the imported face models' weights."""
+
 from __future__ import annotations
 
 

@@ -6,9 +6,10 @@ scores form one threshold). A constant score therefore gets AP = the positive ra
 baseline every result here is compared with. Attributes with no positives have no AP (``None``, left out
 of the mean).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,8 +31,7 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def multilabel_metrics(probs: np.ndarray, labels: np.ndarray, names: Sequence[str], *,
-                       threshold: float = 0.5) -> dict:
+def multilabel_metrics(probs: np.ndarray, labels: np.ndarray, names: Sequence[str], *, threshold: float = 0.5) -> dict:
     """Per-attribute AP, accuracy, balanced accuracy and positive rate; their means; the prevalence AP.
 
     ``probs`` (N, A) in [0, 1], ``labels`` (N, A) in {0, 1}."""
@@ -58,7 +58,9 @@ def multilabel_metrics(probs: np.ndarray, labels: np.ndarray, names: Sequence[st
         # what a constant score gets: AP = prevalence, averaged over the attributes that have an AP
         "prevalence_mean_ap": float(np.mean(with_pos)) if with_pos else float("nan"),
         # what always answering the majority class gets
-        "majority_mean_accuracy": float(np.mean([max(v["positive_rate"], 1 - v["positive_rate"]) for v in per.values()])),
+        "majority_mean_accuracy": float(
+            np.mean([max(v["positive_rate"], 1 - v["positive_rate"]) for v in per.values()])
+        ),
         "n": int(probs.shape[0]),
         "attributes_without_positives": [k for k, v in per.items() if np.isnan(v["ap"])],
         "per_attribute": per,

@@ -7,14 +7,15 @@
   model this suite imports. The output is one (N, 101) tensor, ``[gender logit, age logits...]``,
   so it exports as a single array.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from backbone import MobileNetV1, mobilenet_v1
+from mnet.backbone import MobileNetV1, mobilenet_v1
 
 from .celeba import CELEBA_ATTRIBUTES
 
@@ -41,7 +42,9 @@ def decode_age_gender(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (probs * ages).sum(dim=1), torch.sigmoid(out[:, 0])
 
 
-def attribute_model(*, alpha: float, resolution: int, num_attributes: int = len(CELEBA_ATTRIBUTES), **kw) -> MobileNetV1:
+def attribute_model(
+    *, alpha: float, resolution: int, num_attributes: int = len(CELEBA_ATTRIBUTES), **kw
+) -> MobileNetV1:
     return mobilenet_v1(alpha=alpha, resolution=resolution, num_classes=num_attributes, **kw)
 
 

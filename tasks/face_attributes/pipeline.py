@@ -3,13 +3,15 @@
 Detectors are a registry: ``ssd`` (the face-api.js SSD-MobileNetV1, the primary one) and ``retinaface``
 (RetinaFace MobileNet-0.25, which also gives 5 landmarks). Age and gender come from the imported
 faceres-deep model; attributes from any suite face-attribute weights (e.g. one trained with
-``python -m tasks.face_attributes.grid``), when given.
+``python -m mnet.tasks.face_attributes.grid``), when given.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +46,10 @@ def _retinaface(image: np.ndarray, score_threshold: float | None) -> DetectedFac
 
 
 #: detector name → (RGB uint8 (H, W, 3), score threshold or None for the detector's default) → faces
-FACE_DETECTORS: dict[str, Callable[[np.ndarray, float | None], DetectedFaces]] = {"ssd": _ssd, "retinaface": _retinaface}
+FACE_DETECTORS: dict[str, Callable[[np.ndarray, float | None], DetectedFaces]] = {
+    "ssd": _ssd,
+    "retinaface": _retinaface,
+}
 
 
 @dataclass
@@ -58,10 +63,15 @@ class Face:
     landmarks: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"box": [round(v, 1) for v in self.box], "score": round(self.score, 4), "age": round(self.age, 1),
-                "gender": self.gender, "gender_score": round(self.gender_score, 4),
-                "attributes": [{"name": n, "prob": round(p, 4)} for n, p in self.attributes],
-                **({"landmarks": self.landmarks} if self.landmarks is not None else {})}
+        return {
+            "box": [round(v, 1) for v in self.box],
+            "score": round(self.score, 4),
+            "age": round(self.age, 1),
+            "gender": self.gender,
+            "gender_score": round(self.gender_score, 4),
+            "attributes": [{"name": n, "prob": round(p, 4)} for n, p in self.attributes],
+            **({"landmarks": self.landmarks} if self.landmarks is not None else {}),
+        }
 
 
 def to_input(crops: list[Image.Image], preprocess: Any) -> torch.Tensor:
@@ -77,13 +87,21 @@ def to_input(crops: list[Image.Image], preprocess: Any) -> torch.Tensor:
 class FacePipeline:
     """``pipeline(image) -> list[Face]`` for an RGB PIL image or uint8 array; no faces → an empty list."""
 
-    def __init__(self, *, detector: str = "ssd", age_gender: str | Path = AGE_GENDER_WEIGHTS,
-                 attributes: str | Path | None = None, margin: float = 0.1, top_k: int = 5,
-                 score_threshold: float | None = None, runtime: str = "torch") -> None:
+    def __init__(
+        self,
+        *,
+        detector: str = "ssd",
+        age_gender: str | Path = AGE_GENDER_WEIGHTS,
+        attributes: str | Path | None = None,
+        margin: float = 0.1,
+        top_k: int = 5,
+        score_threshold: float | None = None,
+        runtime: str = "torch",
+    ) -> None:
         """``runtime`` ("torch", "onnxruntime", "auto") runs the age/gender and attribute networks
         (``tasks.runtime.task_runtime``); the face detector runs in PyTorch."""
-        from tasks.runtime import task_runtime
-        from weights import build_pretrained
+        from mnet.tasks.runtime import task_runtime
+        from mnet.weights import build_pretrained
 
         from ..base import get_task  # (importing the tasks package registered every task)
 
@@ -96,7 +114,7 @@ class FacePipeline:
         self.age_gender = task_runtime(task, model, runtime, resolution=w.preprocess.resolution)
         self.attributes = self.attr_names = self.attr_pre = None
         if attributes is not None:
-            from weights import Preprocess
+            from mnet.weights import Preprocess
 
             from .task import load_face_model
 
@@ -129,6 +147,15 @@ class FacePipeline:
                 top = attr_probs[i].argsort(descending=True)[: self.top_k].tolist()
                 attrs = [(self.attr_names[j], float(attr_probs[i, j])) for j in top]
             lm = faces.landmarks[i].tolist() if faces.landmarks is not None else None
-            out.append(Face(box, float(faces.scores[i]), float(ages[i]), "male" if male > 0.5 else "female",
-                            max(male, 1 - male), attrs, lm))
+            out.append(
+                Face(
+                    box,
+                    float(faces.scores[i]),
+                    float(ages[i]),
+                    "male" if male > 0.5 else "female",
+                    max(male, 1 - male),
+                    attrs,
+                    lm,
+                )
+            )
         return out

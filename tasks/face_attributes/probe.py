@@ -6,11 +6,13 @@ strength picked by validation mean AP. A student can fit a teacher's probabiliti
 with) the labels: distillation with ``label_weight`` < 1, as in :class:`~.task.MultiLabelLoss`.
 The result is a complete attribute model (backbone + head) that saves as suite weights.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +35,16 @@ class Features:
 
 
 @torch.no_grad()  # (not inference_mode: the features are then fitted with autograd)
-def extract(model: nn.Module, root: str | Path, split: str, resolution: int, *, attributes: Sequence[str] | None = None,
-            mirror: bool = False, batch_size: int = 32) -> Features:
+def extract(
+    model: nn.Module,
+    root: str | Path,
+    split: str,
+    resolution: int,
+    *,
+    attributes: Sequence[str] | None = None,
+    mirror: bool = False,
+    batch_size: int = 32,
+) -> Features:
     """Pooled features of every image of a split (and of its mirror image when ``mirror``)."""
     tf = face_eval_transform(resolution)
     views = [tf] + ([lambda im: tf(im.transpose(Image.FLIP_LEFT_RIGHT))] if mirror else [])
@@ -48,8 +58,15 @@ def extract(model: nn.Module, root: str | Path, split: str, resolution: int, *, 
     return Features(torch.cat(xs), torch.cat(ys))
 
 
-def fit_head(feats: Features, *, l2: float, soft: torch.Tensor | None = None, label_weight: float = 1.0,
-             pos_weight: torch.Tensor | None = None, max_iter: int = 200) -> nn.Linear:
+def fit_head(
+    feats: Features,
+    *,
+    l2: float,
+    soft: torch.Tensor | None = None,
+    label_weight: float = 1.0,
+    pos_weight: torch.Tensor | None = None,
+    max_iter: int = 200,
+) -> nn.Linear:
     """A Linear(C, A) fitted by L-BFGS on BCE (+ ``l2``·‖W‖²); ``soft`` = teacher probabilities (N, A)."""
     torch.manual_seed(0)
     c, a = feats.x.shape[1], feats.y.shape[1]
@@ -77,21 +94,33 @@ def head_probs(head: nn.Linear, feats: Features) -> np.ndarray:
         return torch.sigmoid(head(feats.x)).numpy()
 
 
-def train_probe(root: str | Path, *, alpha: float, resolution: int, weights: str, source: str | None = None,
-                attributes: Sequence[str] | None = None, soft: torch.Tensor | None = None,
-                label_weight: float = 1.0, l2_grid: Sequence[float] = L2_GRID) -> dict[str, Any]:
+def train_probe(
+    root: str | Path,
+    *,
+    alpha: float,
+    resolution: int,
+    weights: str,
+    source: str | None = None,
+    attributes: Sequence[str] | None = None,
+    soft: torch.Tensor | None = None,
+    label_weight: float = 1.0,
+    l2_grid: Sequence[float] = L2_GRID,
+) -> dict[str, Any]:
     """Fit the attribute layer on frozen ``weights`` features; returns the model, picked L2, val and test metrics
     and ``train_soft``, the fitted model's probabilities on the training views (a teacher's targets).
     ``soft``: a teacher's probabilities on the same training views (mirrored ones after the originals)."""
     names = CelebA(root, "train", face_eval_transform(resolution), attributes=attributes).attributes
     model = attribute_model(alpha=alpha, resolution=resolution, num_attributes=len(names))
-    model.layers.load_state_dict({k.removeprefix("layers."): v for k, v in
-                                  backbone_state(weights, source=source, alpha=alpha).items()})
+    model.layers.load_state_dict(
+        {k.removeprefix("layers."): v for k, v in backbone_state(weights, source=source, alpha=alpha).items()}
+    )
     train = extract(model, root, "train", resolution, attributes=attributes, mirror=True)
     val = extract(model, root, "val", resolution, attributes=attributes)
     test = extract(model, root, "test", resolution, attributes=attributes)
     if soft is not None and soft.shape != train.y.shape:
-        raise ValueError(f"teacher probabilities {tuple(soft.shape)} do not match the training set {tuple(train.y.shape)}")
+        raise ValueError(
+            f"teacher probabilities {tuple(soft.shape)} do not match the training set {tuple(train.y.shape)}"
+        )
     results = []
     for l2 in l2_grid:
         head = fit_head(train, l2=l2, soft=soft, label_weight=label_weight)
@@ -99,5 +128,11 @@ def train_probe(root: str | Path, *, alpha: float, resolution: int, weights: str
     best_val, l2, head = max(results, key=lambda r: r[0])
     model.head.fc.load_state_dict(head.state_dict())
     test_metrics = multilabel_metrics(head_probs(head, test), test.y.numpy(), names)
-    return {"model": model.eval(), "attributes": list(names), "l2": l2, "val_mean_ap": best_val, "test": test_metrics,
-            "train_soft": torch.from_numpy(head_probs(head, train))}
+    return {
+        "model": model.eval(),
+        "attributes": list(names),
+        "l2": l2,
+        "val_mean_ap": best_val,
+        "test": test_metrics,
+        "train_soft": torch.from_numpy(head_probs(head, train)),
+    }

@@ -7,12 +7,14 @@ landmarks 10). The body is the suite's backbone with symmetric padding, LeakyReL
 eps 1e-5, as trained. Priors are (cx, cy, w, h) in [0, 1]: min sizes [[10, 20], [32, 64], [128, 256]]
 at steps [8, 16, 32]; offsets decode with variances (0.1, 0.2). Input: BGR pixels minus (104, 117, 123).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import nms
 
-from backbone import mobilenet_v1
+from mnet.backbone import mobilenet_v1
 
 from ..base import Task, register_task
 
@@ -83,10 +85,13 @@ class Head1x1(nn.Module):
 class RetinaFace(nn.Module):
     """Returns ``(loc (N, P, 4), logits (N, P, 2), landmarks (N, P, 10))`` for P priors."""
 
-    def __init__(self, *, alpha: float = 0.25, resolution: int = 640, out_channels: int = 64, num_anchors: int = 2) -> None:
+    def __init__(
+        self, *, alpha: float = 0.25, resolution: int = 640, out_channels: int = 64, num_anchors: int = 2
+    ) -> None:
         super().__init__()
-        self.body = mobilenet_v1(alpha=alpha, resolution=resolution, num_classes=0, padding="symmetric",
-                                 activation="leaky_relu", bn_eps=1e-5)
+        self.body = mobilenet_v1(
+            alpha=alpha, resolution=resolution, num_classes=0, padding="symmetric", activation="leaky_relu", bn_eps=1e-5
+        )
         idx = self.body.feature_indices(STEPS)
         chans = [self.body.feature_info[i].num_chs for i in idx]
         self.fpn = FPN(chans, out_channels)
@@ -98,8 +103,10 @@ class RetinaFace(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         levels = self.fpn(self.body.forward_strides(x, STEPS))
         feats = [self.ssh1(levels[0]), self.ssh2(levels[1]), self.ssh3(levels[2])]
-        return tuple(torch.cat([h(f) for h, f in zip(heads, feats)], dim=1)  # type: ignore[return-value]
-                     for heads in (self.BboxHead, self.ClassHead, self.LandmarkHead))
+        return tuple(
+            torch.cat([h(f) for h, f in zip(heads, feats)], dim=1)  # type: ignore[return-value]
+            for heads in (self.BboxHead, self.ClassHead, self.LandmarkHead)
+        )
 
 
 @register_task
@@ -115,9 +122,18 @@ class FaceDetectionTask(Task):
     def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
         return {"input_size": int(model.body.config.resolution)} if model is not None else {}
 
-    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
-                    image_sizes: Sequence[tuple[int, int]] | None = None, input_size: int | None = None,
-                    score_threshold: float = 0.9, nms_threshold: float = 0.4, **_: Any) -> list[dict[str, Any]]:
+    def postprocess(
+        self,
+        outputs: Any,
+        *,
+        labels: Sequence[str] | None = None,
+        top_k: int = 5,
+        image_sizes: Sequence[tuple[int, int]] | None = None,
+        input_size: int | None = None,
+        score_threshold: float = 0.9,
+        nms_threshold: float = 0.4,
+        **_: Any,
+    ) -> list[dict[str, Any]]:
         """(loc, logits, landmarks) numpy outputs → per image ``{"detections": [{"box", "score", "label":
         "face", "landmarks": [[x, y] × 5]}]}`` in pixels of the original (W, H) ``image_sizes``."""
         if not isinstance(outputs, (list, tuple)) or len(outputs) != 3:
@@ -128,27 +144,48 @@ class FaceDetectionTask(Task):
         sizes = image_sizes or [(input_size, input_size)] * len(loc)
         results = []
         for i, wh in enumerate(sizes):
-            f = faces_from_outputs(loc[i], logits[i], landm[i], (input_size, input_size), tuple(wh),
-                                   score_threshold=score_threshold, nms_threshold=nms_threshold)
-            results.append({"detections": [
-                {"box": [round(v, 2) for v in b], "score": s, "index": 1, "label": "face",
-                 "landmarks": [[round(v, 2) for v in pt] for pt in lm]}
-                for b, s, lm in zip(f.boxes.tolist(), f.scores.tolist(), f.landmarks.tolist())]})
+            f = faces_from_outputs(
+                loc[i],
+                logits[i],
+                landm[i],
+                (input_size, input_size),
+                tuple(wh),
+                score_threshold=score_threshold,
+                nms_threshold=nms_threshold,
+            )
+            results.append(
+                {
+                    "detections": [
+                        {
+                            "box": [round(v, 2) for v in b],
+                            "score": s,
+                            "index": 1,
+                            "label": "face",
+                            "landmarks": [[round(v, 2) for v in pt] for pt in lm],
+                        }
+                        for b, s, lm in zip(f.boxes.tolist(), f.scores.tolist(), f.landmarks.tolist())
+                    ]
+                }
+            )
         return results
 
 
 # -- priors and decoding (biubug6 layers/functions/prior_box.py, utils/box_utils.py) -----------------
 @lru_cache(maxsize=8)
-def priors(height: int, width: int, *, min_sizes: tuple[tuple[int, ...], ...] = MIN_SIZES,
-           steps: tuple[int, ...] = STEPS) -> torch.Tensor:
+def priors(
+    height: int, width: int, *, min_sizes: tuple[tuple[int, ...], ...] = MIN_SIZES, steps: tuple[int, ...] = STEPS
+) -> torch.Tensor:
     """(P, 4) priors (cx, cy, w, h) relative to the image; per level row-major cells, each cell's sizes in order."""
     out = []
     for sizes, step in zip(min_sizes, steps):
         fh, fw = math.ceil(height / step), math.ceil(width / step)
-        cy, cx = torch.meshgrid((torch.arange(fh) + 0.5) * step / height, (torch.arange(fw) + 0.5) * step / width,
-                                indexing="ij")
-        per = [torch.stack([cx, cy, torch.full_like(cx, s / width), torch.full_like(cy, s / height)], dim=-1)
-               for s in sizes]
+        cy, cx = torch.meshgrid(
+            (torch.arange(fh) + 0.5) * step / height, (torch.arange(fw) + 0.5) * step / width, indexing="ij"
+        )
+        per = [
+            torch.stack([cx, cy, torch.full_like(cx, s / width), torch.full_like(cy, s / height)], dim=-1)
+            for s in sizes
+        ]
         out.append(torch.stack(per, dim=2).reshape(-1, 4))
     return torch.cat(out).to(torch.float32)
 
@@ -174,14 +211,20 @@ class Faces:
 
 @lru_cache(maxsize=2)
 def retinaface(weights: str = RETINAFACE_WEIGHTS) -> RetinaFace:
-    from weights import build_pretrained
+    from mnet.weights import build_pretrained
 
     return build_pretrained(weights)[0]
 
 
 @torch.inference_mode()
-def detect_faces_retina(image: np.ndarray, *, model: RetinaFace | None = None, score_threshold: float = 0.9,
-                        nms_threshold: float = 0.4, max_side: int = 640) -> Faces:
+def detect_faces_retina(
+    image: np.ndarray,
+    *,
+    model: RetinaFace | None = None,
+    score_threshold: float = 0.9,
+    nms_threshold: float = 0.4,
+    max_side: int = 640,
+) -> Faces:
     """Faces in one RGB uint8 (H, W, 3) image. Images larger than ``max_side`` are downscaled first
     (the model was trained at 300 px; at full resolution it fires on textures). NMS at IoU 0.4 as
     biubug6's demo; the score threshold is stricter than its 0.6 for the same reason."""
@@ -196,17 +239,34 @@ def detect_faces_retina(image: np.ndarray, *, model: RetinaFace | None = None, s
     if scale < 1.0:
         x = F.interpolate(x, size=(round(h * scale), round(w * scale)), mode="bilinear", align_corners=False)
     loc, logits, landm = model(x)
-    return faces_from_outputs(loc[0], logits[0], landm[0], (int(x.shape[2]), int(x.shape[3])), (w, h),
-                              score_threshold=score_threshold, nms_threshold=nms_threshold)
+    return faces_from_outputs(
+        loc[0],
+        logits[0],
+        landm[0],
+        (int(x.shape[2]), int(x.shape[3])),
+        (w, h),
+        score_threshold=score_threshold,
+        nms_threshold=nms_threshold,
+    )
 
 
-def faces_from_outputs(loc: torch.Tensor, logits: torch.Tensor, landm: torch.Tensor, input_hw: tuple[int, int],
-                       image_wh: tuple[int, int], *, score_threshold: float = 0.9, nms_threshold: float = 0.4) -> Faces:
+def faces_from_outputs(
+    loc: torch.Tensor,
+    logits: torch.Tensor,
+    landm: torch.Tensor,
+    input_hw: tuple[int, int],
+    image_wh: tuple[int, int],
+    *,
+    score_threshold: float = 0.9,
+    nms_threshold: float = 0.4,
+) -> Faces:
     """One image's raw outputs (P, 4), (P, 2), (P, 10) for an input of ``input_hw`` → faces in pixels of
     the original image (``image_wh`` = (W, H)): decode against the priors, softmax, NMS, threshold."""
     pri = priors(*input_hw)
     if len(pri) != len(loc):
-        raise ValueError(f"RetinaFace outputs have {len(loc)} priors, a {input_hw[0]}×{input_hw[1]} input has {len(pri)}")
+        raise ValueError(
+            f"RetinaFace outputs have {len(loc)} priors, a {input_hw[0]}×{input_hw[1]} input has {len(pri)}"
+        )
     scores = logits.float().softmax(dim=1)[:, 1]
     size = torch.tensor(image_wh, dtype=torch.float32)
     boxes = decode_boxes(loc.float(), pri) * size.repeat(2)

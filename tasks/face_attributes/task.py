@@ -5,11 +5,13 @@ Cost as Table 12 counts it: the backbone plus the 40-way attribute layer (no Ima
 positive weights); distillation (as the paper trained its face models) mixes BCE on the labels with BCE
 on a teacher's sigmoid outputs: ``loss = λ · BCE(z, y) + (1 − λ) · BCE(z, σ(z_teacher))``.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,8 +33,15 @@ def _mean_std(preprocess: Any) -> dict[str, Any]:
 
 
 @torch.inference_mode()
-def predict_probs(model: nn.Module, ds: CelebA, *, batch_size: int = 32, num_workers: int = 0,
-                  progress: bool = False, desc: str = "predict") -> tuple[np.ndarray, np.ndarray]:
+def predict_probs(
+    model: nn.Module,
+    ds: CelebA,
+    *,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    progress: bool = False,
+    desc: str = "predict",
+) -> tuple[np.ndarray, np.ndarray]:
     """Sigmoid outputs (N, A) and labels (N, A) over a dataset, in order."""
     from tqdm import tqdm
 
@@ -102,7 +111,7 @@ class WithTeacher(torch.utils.data.Dataset):
 
 def backbone_state(weights: str, *, source: str | None = None, alpha: float | None = None) -> dict[str, torch.Tensor]:
     """The ``layers.*`` tensors of any suite weights (an ImageNet entry, a face model, a .safetensors file)."""
-    from weights import load_weights
+    from mnet.weights import load_weights
 
     w = load_weights(weights, source=source)
     have = w.model_kwargs.get("alpha")
@@ -114,8 +123,8 @@ def backbone_state(weights: str, *, source: str | None = None, alpha: float | No
 def load_face_model(weights: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """A face model and its metadata (``labels``, ``model_kwargs``, ``preprocess``) from a registry name, a
     suite ``.safetensors`` file, or a file exported by the engine (``<run>/best.safetensors``)."""
-    from weights import build_pretrained
-    from weights.formats import FormatError
+    from mnet.weights import build_pretrained
+    from mnet.weights.formats import FormatError
 
     try:
         model, w = build_pretrained(weights)
@@ -137,7 +146,7 @@ class FaceAttributesTask(Task):
 
     name = "face_attributes"
     primary_metric = "mean_ap"
-    weights_tasks = ('face_attributes',)
+    weights_tasks = ("face_attributes",)
     description = "CelebA face attributes, 40 sigmoids (mean AP, accuracy, balanced accuracy)"
 
     def build_model(self, *, alpha: float, resolution: int, head: str = "attributes", **kwargs) -> nn.Module:
@@ -150,9 +159,16 @@ class FaceAttributesTask(Task):
 
         return {"head": "age_gender" if isinstance(getattr(model, "head", None), AgeGenderHead) else "attributes"}
 
-    def postprocess(self, outputs: Any, *, labels: Sequence[str] | None = None, top_k: int = 5,
-                    image_sizes: Sequence[tuple[int, int]] | None = None, head: str = "attributes",
-                    **_: Any) -> list[dict[str, Any]]:
+    def postprocess(
+        self,
+        outputs: Any,
+        *,
+        labels: Sequence[str] | None = None,
+        top_k: int = 5,
+        image_sizes: Sequence[tuple[int, int]] | None = None,
+        head: str = "attributes",
+        **_: Any,
+    ) -> list[dict[str, Any]]:
         """(N, A) logits → per image, multi-label: ``{"attributes": [{"index", "label", "prob", "present"}]}``,
         one independent sigmoid per attribute (not a softmax), most likely first; the ``age_gender`` head's
         (N, 1 + ages) → ``{"age", "gender", "gender_score"}``."""
@@ -163,46 +179,101 @@ class FaceAttributesTask(Task):
             from .model import decode_age_gender
 
             ages, male = (t.numpy() for t in decode_age_gender(torch.from_numpy(logits)))
-            return [{"age": round(float(a), 1), "gender": "male" if m >= 0.5 else "female",
-                     "gender_score": float(max(m, 1 - m))} for a, m in zip(ages, male)]
+            return [
+                {
+                    "age": round(float(a), 1),
+                    "gender": "male" if m >= 0.5 else "female",
+                    "gender_score": float(max(m, 1 - m)),
+                }
+                for a, m in zip(ages, male)
+            ]
         if labels is not None and len(labels) != logits.shape[1]:
             raise ValueError(f"{len(labels)} attribute names for {logits.shape[1]} outputs")
         probs = 1.0 / (1.0 + np.exp(-logits))
-        return [{"attributes": [{"index": int(i), "label": labels[i] if labels else str(int(i)), "prob": float(row[i]),
-                                 "present": bool(row[i] >= 0.5)} for i in np.argsort(-row, kind="stable")]}
-                for row in probs]
+        return [
+            {
+                "attributes": [
+                    {
+                        "index": int(i),
+                        "label": labels[i] if labels else str(int(i)),
+                        "prob": float(row[i]),
+                        "present": bool(row[i] >= 0.5),
+                    }
+                    for i in np.argsort(-row, kind="stable")
+                ]
+            }
+            for row in probs
+        ]
 
-    def evaluate(self, model: nn.Module, data: str | Path, *, split: str | None = None, batch_size: int = 32,
-                 num_workers: int = 0, progress: bool = True, attributes: Sequence[str] | None = None,
-                 in_the_wild: bool = False, preprocess: Any = None, weights_meta: Mapping[str, Any] | None = None,
-                 limit: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        data: str | Path,
+        *,
+        split: str | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        progress: bool = True,
+        attributes: Sequence[str] | None = None,
+        in_the_wild: bool = False,
+        preprocess: Any = None,
+        weights_meta: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """Per-attribute AP, accuracy, balanced accuracy on a CelebA split, their means, and the
         constant-score baseline (``prevalence_mean_ap``). Attribute names come from ``attributes``, else
         the weights' labels, else all 40."""
         if attributes is None and weights_meta and weights_meta.get("labels"):
             attributes = list(weights_meta["labels"])
         res = int(getattr(preprocess, "resolution", None) or kwargs.get("resolution") or model.config.resolution)
-        ds = CelebA(data, split or "test", face_eval_transform(res, **_mean_std(preprocess)), attributes=attributes,
-                    in_the_wild=in_the_wild)
+        ds = CelebA(
+            data,
+            split or "test",
+            face_eval_transform(res, **_mean_std(preprocess)),
+            attributes=attributes,
+            in_the_wild=in_the_wild,
+        )
         n_out = getattr(model, "num_classes", None)
         if n_out is not None and n_out != len(ds.attributes):
-            raise ValueError(f"the model predicts {n_out} attributes, {len(ds.attributes)} are selected; "
-                             f"pass the model's attribute names")
+            raise ValueError(
+                f"the model predicts {n_out} attributes, {len(ds.attributes)} are selected; "
+                f"pass the model's attribute names"
+            )
         if limit is not None:
             ds.files, ds.targets = ds.files[:limit], ds.targets[:limit]
-        probs, labels = predict_probs(model, ds, batch_size=batch_size, num_workers=num_workers, progress=progress,
-                                      desc=f"eval face_attributes/{ds.split}")
+        probs, labels = predict_probs(
+            model,
+            ds,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
+            desc=f"eval face_attributes/{ds.split}",
+        )
         return multilabel_metrics(probs, labels, ds.attributes)
 
-    def predict_files(self, paths: Sequence[str | Path], *, detector: str = "ssd", age_gender: str | None = None,
-                      attributes: str | None = None, top_k: int = 5, score_threshold: float | None = None) -> list[dict]:
+    def predict_files(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        detector: str = "ssd",
+        age_gender: str | None = None,
+        attributes: str | None = None,
+        top_k: int = 5,
+        score_threshold: float | None = None,
+    ) -> list[dict]:
         """Faces in the wild for image files (``mnet faces``; a generic ``mnet predict`` can call this):
         one ``{"image", "size", "faces": [{box, score, age, gender, gender_score, attributes}]}`` per file."""
         from ..data import load_rgb
         from .pipeline import AGE_GENDER_WEIGHTS, FacePipeline
 
-        pipe = FacePipeline(detector=detector, age_gender=age_gender or AGE_GENDER_WEIGHTS, attributes=attributes,
-                            top_k=top_k, score_threshold=score_threshold)
+        pipe = FacePipeline(
+            detector=detector,
+            age_gender=age_gender or AGE_GENDER_WEIGHTS,
+            attributes=attributes,
+            top_k=top_k,
+            score_threshold=score_threshold,
+        )
         out = []
         for path in paths:
             img = load_rgb(path)
@@ -212,10 +283,16 @@ class FaceAttributesTask(Task):
     # -- training through the engine --------------------------------------------------------------
     def _init_model(self, m: Mapping[str, Any], n_attr: int) -> nn.Module:
         alpha, res = float(m["alpha"]), int(m["resolution"])
-        model = self.build_model(alpha=alpha, resolution=res, num_attributes=n_attr, dropout=float(m.get("dropout", 0.0)))
+        model = self.build_model(
+            alpha=alpha, resolution=res, num_attributes=n_attr, dropout=float(m.get("dropout", 0.0))
+        )
         if m.get("weights"):
-            model.layers.load_state_dict({k.removeprefix("layers."): v for k, v in
-                                          backbone_state(m["weights"], source=m.get("source"), alpha=alpha).items()})
+            model.layers.load_state_dict(
+                {
+                    k.removeprefix("layers."): v
+                    for k, v in backbone_state(m["weights"], source=m.get("source"), alpha=alpha).items()
+                }
+            )
         return model
 
     def teacher_probs(self, teacher: str, ds: CelebA, *, batch_size: int) -> np.ndarray:
@@ -228,8 +305,12 @@ class FaceAttributesTask(Task):
         probs = []
         for flip in (False, True):
             tf = face_eval_transform(res)
-            view = CelebA(ds.root, ds.split, (lambda im, tf=tf: tf(im.transpose(Image.FLIP_LEFT_RIGHT))) if flip else tf,
-                          attributes=ds.attributes)
+            view = CelebA(
+                ds.root,
+                ds.split,
+                (lambda im, tf=tf: tf(im.transpose(Image.FLIP_LEFT_RIGHT))) if flip else tf,
+                attributes=ds.attributes,
+            )
             probs.append(predict_probs(model, view, batch_size=batch_size, desc="teacher")[0])
         return (probs[0] + probs[1]) / 2
 
@@ -239,10 +320,18 @@ class FaceAttributesTask(Task):
         m, d, a, lcfg = cfg["model"], cfg["data"], cfg.get("augment") or {}, cfg.get("loss") or {}
         res = int(m["resolution"])
         attrs = d.get("attributes")
-        train_set = CelebA(d["root"], d.get("train_split", "train"),
-                           face_train_transform(res, scale=a.get("scale", (0.7, 1.0)), hflip=a.get("hflip", 0.5),
-                                                color_jitter=a.get("color_jitter", 0.2)),
-                           attributes=attrs, in_the_wild=bool(d.get("in_the_wild", False)))
+        train_set = CelebA(
+            d["root"],
+            d.get("train_split", "train"),
+            face_train_transform(
+                res,
+                scale=a.get("scale", (0.7, 1.0)),
+                hflip=a.get("hflip", 0.5),
+                color_jitter=a.get("color_jitter", 0.2),
+            ),
+            attributes=attrs,
+            in_the_wild=bool(d.get("in_the_wild", False)),
+        )
         names = train_set.attributes
         model = self._init_model(m, len(names))
         pw = pos_weights(train_set.targets, lcfg.get("pos_weight"), names)
@@ -254,13 +343,34 @@ class FaceAttributesTask(Task):
         val_split = d.get("val_split", "val")
         evaluate = None
         if val_split:
+
             def evaluate(model: nn.Module) -> dict[str, Any]:
-                r = self.evaluate(model, d["root"], split=val_split, batch_size=int(d["batch_size"]), progress=False,
-                                  attributes=names, in_the_wild=bool(d.get("in_the_wild", False)))
+                r = self.evaluate(
+                    model,
+                    d["root"],
+                    split=val_split,
+                    batch_size=int(d["batch_size"]),
+                    progress=False,
+                    attributes=names,
+                    in_the_wild=bool(d.get("in_the_wild", False)),
+                )
                 return {k: v for k, v in r.items() if k != "per_attribute"}
-        export = {"arch": "mobilenet_v1", "labels": list(names),
-                  "model_kwargs": {"alpha": float(m["alpha"]), "resolution": res, "num_attributes": len(names)},
-                  "preprocess": {"resolution": res, "mean": [127.5] * 3, "std": [127.5] * 3, "crop_fraction": 1.0},
-                  "init": m.get("weights"), "teacher": teacher, "label_weight": label_weight}
-        return TrainParts(model=model, train_set=data, loss_fn=MultiLabelLoss(pw, label_weight), evaluate=evaluate,
-                          metric="mean_ap", backbone=model.layers, export_metadata=export)
+
+        export = {
+            "arch": "mobilenet_v1",
+            "labels": list(names),
+            "model_kwargs": {"alpha": float(m["alpha"]), "resolution": res, "num_attributes": len(names)},
+            "preprocess": {"resolution": res, "mean": [127.5] * 3, "std": [127.5] * 3, "crop_fraction": 1.0},
+            "init": m.get("weights"),
+            "teacher": teacher,
+            "label_weight": label_weight,
+        }
+        return TrainParts(
+            model=model,
+            train_set=data,
+            loss_fn=MultiLabelLoss(pw, label_weight),
+            evaluate=evaluate,
+            metric="mean_ap",
+            backbone=model.layers,
+            export_metadata=export,
+        )

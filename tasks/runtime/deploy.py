@@ -1,16 +1,18 @@
 """``mnet export`` as a library call: weights → checked ONNX / TorchScript file (optionally int8)."""
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from tasks.base import get_task
-from tasks.data.images import load_rgb
+from mnet.tasks.base import get_task
+from mnet.tasks.data.images import load_rgb
 
 from .export import ExportReport, check_export, dumps_metadata, export_onnx, export_torchscript
 from .predict import META_LABELS, META_MODEL_KWARGS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
@@ -34,23 +36,33 @@ DEFAULT_CHECK_COUNT = 8
 def default_check_images(task: Any) -> list[Path]:
     folder = shared_folder(*task.check_images)
     if folder is None:
-        raise ValueError(f"no images to check the export against ({'/'.join(task.check_images)} is not in the "
-                         f"shared data): pass --check-images FILE_OR_DIR ...")
+        raise ValueError(
+            f"no images to check the export against ({'/'.join(task.check_images)} is not in the "
+            f"shared data): pass --check-images FILE_OR_DIR ..."
+        )
     return expand_images([folder], limit=DEFAULT_CHECK_COUNT)
 
 
 def default_calibration_images(task: Any) -> Path:
     folder = shared_folder(*task.calibration_images)
     if folder is None:
-        raise ValueError(f"no calibration images ({'/'.join(task.calibration_images)} is not in the shared "
-                         f"data): pass --calibration-images DIR (real photos of the task's domain)")
+        raise ValueError(
+            f"no calibration images ({'/'.join(task.calibration_images)} is not in the shared "
+            f"data): pass --calibration-images DIR (real photos of the task's domain)"
+        )
     return folder
 
 
-def preprocess_files(task: Any, spec: Any, files: Sequence[Path], *, progress: bool = False, desc: str = "") -> np.ndarray:
+def preprocess_files(
+    task: Any, spec: Any, files: Sequence[Path], *, progress: bool = False, desc: str = ""
+) -> np.ndarray:
     """Decode and preprocess image files into one float32 (N, 3, H, W) batch."""
-    return np.stack([task.preprocess(load_rgb(f), spec)
-                     for f in tqdm(files, desc=desc, unit="img", disable=not progress, leave=False)])
+    return np.stack(
+        [
+            task.preprocess(load_rgb(f), spec)
+            for f in tqdm(files, desc=desc, unit="img", disable=not progress, leave=False)
+        ]
+    )
 
 
 def export_weights(
@@ -75,7 +87,7 @@ def export_weights(
     ``calibration_images`` (default: the task's ``calibration_images`` folder); its check reports the
     difference (and top-1 agreement) with PyTorch instead of enforcing a tolerance.
     """
-    from weights import build_pretrained
+    from mnet.weights import build_pretrained
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -94,15 +106,21 @@ def export_weights(
     dynamic_batch = getattr(model, "dynamic_batch", True)
     if fmt == "torchscript":
         return export_torchscript(model, out, x, dynamic_batch=dynamic_batch)
-    meta = dumps_metadata(**{META_TASK: loaded.task, META_WEIGHTS: str(weights),
-                             META_PREPROCESS: json.dumps(spec.to_dict()), META_LABELS: loaded.labels,
-                             META_MODEL_KWARGS: loaded.model_kwargs})
+    meta = dumps_metadata(
+        **{
+            META_TASK: loaded.task,
+            META_WEIGHTS: str(weights),
+            META_PREPROCESS: json.dumps(spec.to_dict()),
+            META_LABELS: loaded.labels,
+            META_MODEL_KWARGS: loaded.model_kwargs,
+        }
+    )
     if not int8:
         return export_onnx(model, out, x, metadata=meta, dynamic_batch=dynamic_batch)
     fp32_path = out.with_name(out.stem + ".fp32.onnx")
     export_onnx(model, fp32_path, x, metadata=meta)
     cal_files = expand_images(calibration_images or [default_calibration_images(task_obj)], limit=calibration_count)
     cal = preprocess_files(task_obj, spec, cal_files, progress=progress, desc="calibration images")
-    quantize_onnx(fp32_path, out, (cal[i:i + 16] for i in range(0, len(cal), 16)), method=calibration_method)
+    quantize_onnx(fp32_path, out, (cal[i : i + 16] for i in range(0, len(cal), 16)), method=calibration_method)
     fp32_path.unlink()
     return check_export(model, OnnxRuntime(out), x, path=out, fmt="onnx int8", rtol=None)

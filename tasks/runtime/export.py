@@ -6,20 +6,25 @@ The ONNX graph is made inference-ready at export time: BatchNorm is folded into 
 "SAME" padding, which PyTorch expresses as ``F.pad`` because its convs only pad symmetrically — is
 merged into the conv's own (possibly asymmetric) ``pads``. The result is one Conv + Clip per layer.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils import _pytree as pytree
+
+if TYPE_CHECKING:
+    from .session import Runtime
 
 #: lowest ONNX opset we emit (Pad with tensor inputs, LayerNorm-era ops; ORT ≥ 1.14 runs it)
 MIN_OPSET = 17
@@ -41,8 +46,10 @@ class ExportReport:
     top1_agreement: float | None = None
 
     def summary(self) -> str:
-        s = (f"{self.format} written to {self.path}; checked on {self.n_check_inputs} input(s): "
-             f"max |Δ| {self.max_abs_diff:.3g} (relative {self.max_rel_diff:.3g})")
+        s = (
+            f"{self.format} written to {self.path}; checked on {self.n_check_inputs} input(s): "
+            f"max |Δ| {self.max_abs_diff:.3g} (relative {self.max_rel_diff:.3g})"
+        )
         if self.top1_agreement is not None:
             s += f", top-1 agreement {self.top1_agreement:.1%}"
         return s
@@ -55,7 +62,9 @@ class ExportMismatchError(ValueError):
 def flat_outputs(outputs: Any) -> tuple[list[np.ndarray], pytree.TreeSpec]:
     """Flatten a model output (tensor, tuple, dict, ...) into numpy arrays plus its structure."""
     leaves, spec = pytree.tree_flatten(outputs)
-    return [leaf.detach().cpu().numpy() if isinstance(leaf, torch.Tensor) else np.asarray(leaf) for leaf in leaves], spec
+    return [
+        leaf.detach().cpu().numpy() if isinstance(leaf, torch.Tensor) else np.asarray(leaf) for leaf in leaves
+    ], spec
 
 
 def _output_names(spec: pytree.TreeSpec) -> list[str]:
@@ -64,7 +73,7 @@ def _output_names(spec: pytree.TreeSpec) -> list[str]:
     return [f"output_{i}" for i in range(spec.num_leaves)]
 
 
-def fold_pads_into_convs(model: "onnx.ModelProto") -> int:  # noqa: F821
+def fold_pads_into_convs(model: onnx.ModelProto) -> int:  # noqa: F821
     """Merge each constant-zero spatial ``Pad`` whose only consumer is a ``Conv`` into the conv's
     ``pads`` attribute; returns how many were merged. Pads must already be initializers."""
     import onnx
@@ -118,7 +127,7 @@ def fold_pads_into_convs(model: "onnx.ModelProto") -> int:  # noqa: F821
     return len(removed)
 
 
-def _ort_basic_optimise(model_bytes: bytes) -> "onnx.ModelProto":  # noqa: F821
+def _ort_basic_optimise(model_bytes: bytes) -> onnx.ModelProto:  # noqa: F821
     """Constant folding, Conv+BN/Conv+Add fusion, dead-node removal: ONNX Runtime's "basic" level,
     which emits standard ONNX ops only, so the saved graph stays portable."""
     import onnx
@@ -141,7 +150,7 @@ def to_onnx_model(
     opset: int = MIN_OPSET,
     dynamic_batch: bool = True,
     metadata: dict[str, str] | None = None,
-) -> "onnx.ModelProto":  # noqa: F821
+) -> onnx.ModelProto:  # noqa: F821
     """Trace ``model`` (in eval mode) on ``example`` into an optimised ONNX model held in memory."""
     import onnx
 
@@ -155,9 +164,18 @@ def to_onnx_model(
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python (TF SAME pads)
-        torch.onnx.export(model, (example,), buf, opset_version=opset, dynamo=False, input_names=["input"],
-                          output_names=names, dynamic_axes=axes, do_constant_folding=True,
-                          training=torch.onnx.TrainingMode.EVAL)
+        torch.onnx.export(
+            model,
+            (example,),
+            buf,
+            opset_version=opset,
+            dynamo=False,
+            input_names=["input"],
+            output_names=names,
+            dynamic_axes=axes,
+            do_constant_folding=True,
+            training=torch.onnx.TrainingMode.EVAL,
+        )
     proto = _ort_basic_optimise(buf.getvalue())
     fold_pads_into_convs(proto)
     meta = {OUTPUT_SPEC_KEY: pytree.treespec_dumps(spec), **(metadata or {})}
@@ -213,8 +231,14 @@ def export_onnx(
     return check_export(model, OnnxRuntime(path), x, path=path, fmt="onnx", rtol=rtol, batched=dynamic_batch)
 
 
-def export_torchscript(model: nn.Module, path: str | Path, check_inputs: np.ndarray, *,
-                       rtol: float | None = DEFAULT_RTOL, dynamic_batch: bool = True) -> ExportReport:
+def export_torchscript(
+    model: nn.Module,
+    path: str | Path,
+    check_inputs: np.ndarray,
+    *,
+    rtol: float | None = DEFAULT_RTOL,
+    dynamic_batch: bool = True,
+) -> ExportReport:
     """Trace, freeze (folds BatchNorm into convs) and save a TorchScript module; check it on the inputs
     (one at a time only, for a batch-1 model: ``dynamic_batch=False``)."""
     from .session import TorchRuntime
@@ -233,11 +257,19 @@ def export_torchscript(model: nn.Module, path: str | Path, check_inputs: np.ndar
 
 def _per_image(run: Any, x: np.ndarray) -> list[np.ndarray]:
     """Each output of ``run`` (numpy batch → flat outputs) on one image at a time, concatenated."""
-    return [np.concatenate(parts) for parts in zip(*(run(x[i:i + 1]) for i in range(len(x))))]
+    return [np.concatenate(parts) for parts in zip(*(run(x[i : i + 1]) for i in range(len(x))))]
 
 
-def check_export(model: nn.Module, session: "Runtime", x: np.ndarray, *, path: Path, fmt: str,  # noqa: F821
-                 rtol: float | None, batched: bool = True) -> ExportReport:
+def check_export(
+    model: nn.Module,
+    session: Runtime,
+    x: np.ndarray,
+    *,
+    path: Path,
+    fmt: str,  # noqa: F821
+    rtol: float | None,
+    batched: bool = True,
+) -> ExportReport:
     """Run PyTorch and the exported ``session`` on ``x`` one image at a time and (``batched``) in one batch."""
     model = model.eval()
     with torch.inference_mode():
@@ -252,8 +284,9 @@ def check_export(model: nn.Module, session: "Runtime", x: np.ndarray, *, path: P
         a, r = max(a, a2), max(r, r2)
     report = ExportReport(str(path), fmt, len(x), a, r, agree if batched else None)  # rows = images only if batched
     if rtol is not None and report.max_rel_diff > rtol:
-        raise ExportMismatchError(f"{path}: exported {fmt} model differs from PyTorch: {report.summary()} "
-                                  f"> tolerance {rtol:g}")
+        raise ExportMismatchError(
+            f"{path}: exported {fmt} model differs from PyTorch: {report.summary()} > tolerance {rtol:g}"
+        )
     return report
 
 

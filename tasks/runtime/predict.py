@@ -4,20 +4,22 @@ The ONNX Runtime path stays in numpy/PIL end to end: JPEGs decode at a reduced s
 photo is much larger than the model input (PIL draft mode), one crop + one resize, a numpy
 normalisation, the session, then the task's numpy postprocessing.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from tasks.base import Task, get_task
-from tasks.data.images import load_rgb
+from mnet.tasks.base import Task, get_task
+from mnet.tasks.data.images import load_rgb
 
 from .session import OnnxRuntime, Runtime, make_runtime, open_runtime
 
@@ -61,8 +63,9 @@ class Predictor:
             t2 = time.perf_counter()
             y = self.runtime.run(x)
             t3 = time.perf_counter()
-            (result,) = self.task.postprocess(y, labels=self.labels, top_k=top_k, image_sizes=[img.size],
-                                              **self.options)
+            (result,) = self.task.postprocess(
+                y, labels=self.labels, top_k=top_k, image_sizes=[img.size], **self.options
+            )
             t4 = time.perf_counter()
             for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 self.timings[stage].append(dt)
@@ -75,8 +78,11 @@ class Predictor:
         if not med:
             return {}
         total = float(np.median([sum(t) for t in zip(*(self.timings[s] for s in STAGES))])) * 1e3
-        return {**{f"{s}_ms": v for s, v in med.items()}, "total_ms": total,
-                "overhead_over_model": total / med["model"] - 1.0}
+        return {
+            **{f"{s}_ms": v for s, v in med.items()},
+            "total_ms": total,
+            "overhead_over_model": total / med["model"] - 1.0,
+        }
 
 
 def expand_images(inputs: Iterable[str | Path], *, limit: int | None = None) -> list[Path]:
@@ -124,15 +130,18 @@ def _skeleton(task: Task, kwargs_json: str | None, source: str) -> Any:
     try:
         return task.build_model(**json.loads(kwargs_json)).eval()
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{source}: its recorded model build {kwargs_json[:200]} is not a {task.name} model: {e}") from e
+        raise ValueError(
+            f"{source}: its recorded model build {kwargs_json[:200]} is not a {task.name} model: {e}"
+        ) from e
 
 
-def load_for_inference(weights: str | None, *, task: str | None = None, runtime: str = "auto",
-                       threads: int | None = None) -> Loaded:
+def load_for_inference(
+    weights: str | None, *, task: str | None = None, runtime: str = "auto", threads: int | None = None
+) -> Loaded:
     """Weights name / ``.safetensors`` (built in PyTorch, run in ``runtime``), or an exported ``.onnx`` /
     TorchScript file (which fixes the runtime; task and preprocessing come from its metadata). Without
     weights: the task's model with random weights at 1.0-224, for speed checks only."""
-    from weights import Preprocess, build_pretrained
+    from mnet.weights import Preprocess, build_pretrained
 
     if weights and Path(weights).suffix in (".onnx", ".pt", ".ts", ".torchscript"):
         rt = open_runtime(weights, threads=threads)
@@ -165,11 +174,14 @@ def load_for_inference(weights: str | None, *, task: str | None = None, runtime:
         model = get_task(task).build_model(alpha=1.0, resolution=224)
     task_obj = get_task(task)
     rt = make_runtime(task_obj.network(model.eval()), runtime, resolution=spec.resolution, threads=threads)
-    return Loaded(rt, task, spec, labels, weights, task_obj.with_network(model, rt), task_obj.postprocess_options(model))
+    return Loaded(
+        rt, task, spec, labels, weights, task_obj.with_network(model, rt), task_obj.postprocess_options(model)
+    )
 
 
-def build_predictor(task: str | None, weights: str | None = None, *, runtime: str = "auto",
-                    threads: int | None = None) -> Predictor:
+def build_predictor(
+    task: str | None, weights: str | None = None, *, runtime: str = "auto", threads: int | None = None
+) -> Predictor:
     """A :class:`Predictor` for :func:`load_for_inference`'s model."""
     m = load_for_inference(weights, task=task, runtime=runtime, threads=threads)
     return Predictor(get_task(m.task), m.runtime, m.preprocess, m.preprocess.resolution, m.labels, m.options)

@@ -11,14 +11,16 @@ unchanged on any runtime. Attributes the runtime lacks are looked up on the wrap
 installed and the model exports, else PyTorch (ONNX Runtime runs MobileNets ~3× faster than eager
 PyTorch on CPU; see docs/deploy.md).
 """
+
 from __future__ import annotations
 
 import importlib.util
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ from torch.utils import _pytree as pytree
 from .export import OUTPUT_SPEC_KEY, flat_outputs, to_onnx_model
 
 if TYPE_CHECKING:
-    from tasks.base import Task
+    from mnet.tasks.base import Task
 
 #: runtime names accepted on the command line; "auto" means the fastest available
 RUNTIME_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
@@ -40,8 +42,9 @@ class Runtime(ABC):
     #: registry key (``--runtime NAME``)
     name: str = ""
 
-    def __init__(self, *, threads: int | None = None, model: nn.Module | None = None,
-                 spec: pytree.TreeSpec | None = None) -> None:
+    def __init__(
+        self, *, threads: int | None = None, model: nn.Module | None = None, spec: pytree.TreeSpec | None = None
+    ) -> None:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.threads = threads
@@ -72,7 +75,7 @@ class Runtime(ABC):
             raise AttributeError(f"{type(self).__name__} has no attribute {item!r}")
         return getattr(model, item)
 
-    def eval(self) -> "Runtime":  # so code that calls model.eval() keeps working
+    def eval(self) -> Runtime:  # so code that calls model.eval() keeps working
         return self
 
     def describe(self) -> str:
@@ -118,8 +121,14 @@ class OnnxRuntime(Runtime):
 
     name = "onnxruntime"
 
-    def __init__(self, source: str | Path | bytes, *, threads: int | None = None, model: nn.Module | None = None,
-                 spin: bool = True) -> None:
+    def __init__(
+        self,
+        source: str | Path | bytes,
+        *,
+        threads: int | None = None,
+        model: nn.Module | None = None,
+        spin: bool = True,
+    ) -> None:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -133,11 +142,13 @@ class OnnxRuntime(Runtime):
         if isinstance(source, (str, Path)) and not Path(source).is_file():
             raise FileNotFoundError(f"{source}: no such ONNX file")
         try:
-            self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), so,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                source if isinstance(source, bytes) else str(source), so, providers=["CPUExecutionProvider"]
+            )
         except Exception as e:  # ORT raises its own exception types for unreadable files
-            raise ValueError(f"{source if not isinstance(source, bytes) else '<onnx bytes>'}: "
-                             f"ONNX Runtime cannot load it: {e}") from e
+            raise ValueError(
+                f"{source if not isinstance(source, bytes) else '<onnx bytes>'}: ONNX Runtime cannot load it: {e}"
+            ) from e
         meta = self.session.get_modelmeta().custom_metadata_map
         spec = pytree.treespec_loads(meta[OUTPUT_SPEC_KEY]) if OUTPUT_SPEC_KEY in meta else None
         super().__init__(threads=threads, model=model, spec=spec)
@@ -146,7 +157,7 @@ class OnnxRuntime(Runtime):
         self.input_shape = self.session.get_inputs()[0].shape
 
     @classmethod
-    def from_model(cls, model: nn.Module, resolution: int, *, threads: int | None = None, **kw) -> "OnnxRuntime":
+    def from_model(cls, model: nn.Module, resolution: int, *, threads: int | None = None, **kw) -> OnnxRuntime:
         """Export ``model`` in memory at ``resolution`` × ``resolution`` and open a session on it."""
         proto = to_onnx_model(model, torch.zeros(1, 3, resolution, resolution))
         return cls(proto.SerializeToString(), threads=threads, model=model, **kw)
@@ -207,12 +218,15 @@ def make_runtime(model: nn.Module, kind: str = "auto", *, resolution: int, threa
         except Exception as e:  # a model ONNX cannot express still runs in PyTorch
             if name == "torch":
                 raise
-            warnings.warn(f"runtime {name} unavailable for this model ({type(e).__name__}: {e}); using the next one")
+            warnings.warn(
+                f"runtime {name} unavailable for this model ({type(e).__name__}: {e}); using the next one", stacklevel=2
+            )
     raise AssertionError("unreachable: torch is always available")
 
 
-def task_runtime(task: "Task", model: nn.Module, kind: str = "auto", *, resolution: int,
-                 threads: int | None = None) -> Callable[..., Any]:
+def task_runtime(
+    task: Task, model: nn.Module, kind: str = "auto", *, resolution: int, threads: int | None = None
+) -> Callable[..., Any]:
     """``model`` with its task's network (``task.network(model)``) in the runtime ``kind``: callable like
     the model in eval mode (``task.with_network``), with ``name`` and ``describe()`` of the runtime."""
     rt = make_runtime(task.network(model.eval()), kind, resolution=resolution, threads=threads)
@@ -235,7 +249,7 @@ class WithNetwork:
     def describe(self) -> str:
         return self.network.describe()
 
-    def eval(self) -> "WithNetwork":
+    def eval(self) -> WithNetwork:
         return self
 
     def __getattr__(self, item: str) -> Any:

@@ -1,4 +1,5 @@
 """Turn a real video into a Y4M file that Chromium plays as its fake camera."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,9 @@ import cv2
 import numpy as np
 
 
-def video_to_y4m(src: str | Path, dst: str | Path, *, size: tuple[int, int] = (640, 480), frames: int = 150,
-                 fps: int = 10) -> Path:
+def video_to_y4m(
+    src: str | Path, dst: str | Path, *, size: tuple[int, int] = (640, 480), frames: int = 150, fps: int = 10
+) -> Path:
     """Write the first ``frames`` frames of ``src`` at ``size`` as YUV4MPEG2 (4:2:0), which Chromium's
     ``--use-file-for-fake-video-capture`` loops."""
     cap = cv2.VideoCapture(str(src))

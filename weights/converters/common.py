@@ -1,4 +1,5 @@
 """Layout helpers shared by converters: TF → PyTorch kernels, BatchNorm (real or folded), heads."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ def tflite_depthwise_to_oihw(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w[0].transpose(2, 0, 1)[:, None], dtype=np.float32)
 
 
-def batchnorm(prefix: str, gamma: np.ndarray | None, beta: np.ndarray, mean: np.ndarray, var: np.ndarray) -> dict[str, np.ndarray]:
+def batchnorm(
+    prefix: str, gamma: np.ndarray | None, beta: np.ndarray, mean: np.ndarray, var: np.ndarray
+) -> dict[str, np.ndarray]:
     """A BatchNorm2d's tensors (``gamma`` None = TF-slim ``scale=False``: weight 1)."""
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     return {
@@ -54,12 +57,18 @@ def folded_bias_as_batchnorm(prefix: str, bias: np.ndarray, eps: float) -> dict[
     return batchnorm(prefix, np.ones(n), bias, np.zeros(n), np.full(n, 1.0 - eps))
 
 
-def drop_background(weight: np.ndarray, bias: np.ndarray, num_classes: int = 1000) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def drop_background(
+    weight: np.ndarray, bias: np.ndarray, num_classes: int = 1000
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """TF-slim's 1001-way classifier has class 0 = background; keep the 1000 ImageNet rows.
 
     Returns (weight [1000, C], bias [1000], the mapping recorded in the metadata)."""
     if weight.shape[0] != num_classes + 1:
         raise ValueError(f"classifier has {weight.shape[0]} outputs, expected {num_classes + 1} (with background)")
-    mapping = {"original_classes": num_classes + 1, "dropped_rows": [0], "dropped_meaning": "background",
-               "rule": "suite class i = original class i + 1"}
+    mapping = {
+        "original_classes": num_classes + 1,
+        "dropped_rows": [0],
+        "dropped_meaning": "background",
+        "rule": "suite class i = original class i + 1",
+    }
     return weight[1:], bias[1:], mapping

@@ -6,13 +6,14 @@ uint8/int8 with scales and zero points: they are dequantized, and each folded bi
 equivalent BatchNorm (weight 1, bias b, mean 0, var 1 − eps). Layers are matched by their position
 in the chain, and each one's stride, padding and activation are checked against the architecture.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from backbone import MOBILENET_V1_TABLE
+from mnet.backbone import MOBILENET_V1_TABLE
 
 from ..entry import WeightsEntry
 from ..formats import FormatError
@@ -43,16 +44,24 @@ def convert_tflite_classifier(path: str | Path, entry: WeightsEntry) -> Converte
         opts = op.options
         got = (op.opcode, opts.get("StrideH"), opts.get("Padding"), opts.get("FusedActivationFunction"))
         if got != (kind, stride, "SAME", "RELU6"):
-            raise FormatError(f"{path}: op {op.index} is {got}, expected ({kind}, stride {stride}, SAME, RELU6) "
-                              f"for {prefix}")
+            raise FormatError(
+                f"{path}: op {op.index} is {got}, expected ({kind}, stride {stride}, SAME, RELU6) for {prefix}"
+            )
         w = model.tensors[op.inputs[1]].numpy()
         sd[f"{prefix}.conv.weight"] = tflite_depthwise_to_oihw(w) if kind == "DEPTHWISE_CONV_2D" else ohwi_to_oihw(w)
-        bias = model.tensors[op.inputs[2]].numpy() if len(op.inputs) > 2 and op.inputs[2] >= 0 else np.zeros(w.shape[0 if kind == "CONV_2D" else 3])
+        bias = (
+            model.tensors[op.inputs[2]].numpy()
+            if len(op.inputs) > 2 and op.inputs[2] >= 0
+            else np.zeros(w.shape[0 if kind == "CONV_2D" else 3])
+        )
         sd.update(folded_bias_as_batchnorm(f"{prefix}.bn", bias.astype(np.float32), eps))
     logits = convs[-1]
     w = model.tensors[logits.inputs[1]].numpy()[:, 0, 0, :]  # [K, 1, 1, C] → [K, C]
     b = model.tensors[logits.inputs[2]].numpy().astype(np.float32)
-    meta: dict = {"bn_folded": True, "dequantized_from": sorted({str(model.tensors[op.inputs[1]].dtype) for op in convs})}
+    meta: dict = {
+        "bn_folded": True,
+        "dequantized_from": sorted({str(model.tensors[op.inputs[1]].dtype) for op in convs}),
+    }
     num_classes = entry.model_kwargs.get("num_classes", 1000)
     if w.shape[0] == num_classes + 1:
         w, b, meta["class_map"] = drop_background(w, b, num_classes)
@@ -60,5 +69,8 @@ def convert_tflite_classifier(path: str | Path, entry: WeightsEntry) -> Converte
     sd["head.fc.bias"] = np.ascontiguousarray(b, dtype=np.float32)
     inp = model.tensors[model.inputs[0]]
     if inp.quantization is not None:
-        meta["input_quantization"] = {"scale": inp.quantization.scale.tolist(), "zero_point": inp.quantization.zero_point.tolist()}
+        meta["input_quantization"] = {
+            "scale": inp.quantization.scale.tolist(),
+            "zero_point": inp.quantization.zero_point.tolist(),
+        }
     return ConvertedWeights(sd, meta)

@@ -5,10 +5,11 @@ TF-slim's scopes map one to one onto the backbone: ``Conv2d_0`` → ``layers.0``
 ``Logits/Conv2d_1c_1x1`` (a 1×1 conv over 1001 classes) → ``head.fc`` with the background row dropped.
 BatchNorm is unfused with eps 0.001; kernels go HWIO → OIHW.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -22,12 +23,18 @@ NUM_LAYERS = 14  # Conv2d_0 .. Conv2d_13 (paper Table 1)
 
 def _bn(get: Callable[[str], np.ndarray], scope: str, prefix: str, has: Callable[[str], bool]) -> dict[str, np.ndarray]:
     gamma = get(f"{scope}/BatchNorm/gamma") if has(f"{scope}/BatchNorm/gamma") else None
-    return batchnorm(prefix, gamma, get(f"{scope}/BatchNorm/beta"), get(f"{scope}/BatchNorm/moving_mean"),
-                     get(f"{scope}/BatchNorm/moving_variance"))
+    return batchnorm(
+        prefix,
+        gamma,
+        get(f"{scope}/BatchNorm/beta"),
+        get(f"{scope}/BatchNorm/moving_mean"),
+        get(f"{scope}/BatchNorm/moving_variance"),
+    )
 
 
 def tfslim_state_dict(tensors: dict[str, np.ndarray], source: str, *, num_classes: int = 1000) -> ConvertedWeights:
     """Map TF-slim MobileNetV1 variables (name → array) to the suite's state dict."""
+
     def has(name: str) -> bool:
         return name in tensors
 
@@ -60,7 +67,9 @@ def tfslim_state_dict(tensors: dict[str, np.ndarray], source: str, *, num_classe
 
 def _graph_bn_eps(consts: dict[str, np.ndarray]) -> float | None:
     """The eps TF-slim baked into the graph (``.../BatchNorm/batchnorm/add/y``), if present."""
-    eps = {float(v.reshape(-1)[0]) for k, v in consts.items() if k.endswith("BatchNorm/batchnorm/add/y") and v.size == 1}
+    eps = {
+        float(v.reshape(-1)[0]) for k, v in consts.items() if k.endswith("BatchNorm/batchnorm/add/y") and v.size == 1
+    }
     if len(eps) > 1:
         raise FormatError(f"graph uses several BatchNorm eps values {sorted(eps)}")
     return eps.pop() if eps else None
@@ -78,8 +87,11 @@ def convert_graphdef(path: str | Path, entry: WeightsEntry) -> ConvertedWeights:
     if eps is not None and not np.isclose(eps, want, rtol=1e-4):
         raise FormatError(f"{path}: graph BatchNorm eps is {eps}, entry {entry.name} expects {want}")
     pads = {n.attrs.get("padding") for n in graph.nodes if n.op in ("Conv2D", "DepthwiseConv2dNative")}
-    out.meta.update(bn_eps=eps if eps is not None else want, tf_padding=sorted(p for p in pads if p),
-                    ignored=sorted({k.split("/")[0] for k in consts if not k.startswith(SCOPE)}))
+    out.meta.update(
+        bn_eps=eps if eps is not None else want,
+        tf_padding=sorted(p for p in pads if p),
+        ignored=sorted({k.split("/")[0] for k in consts if not k.startswith(SCOPE)}),
+    )
     return out
 
 

@@ -6,6 +6,7 @@
 
 Each reader raises :class:`FormatError` (a ValueError) naming the file when it is not the format claimed.
 """
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 Decodes the protobuf wire format directly (TF's ``graph.proto``, ``node_def.proto``,
 ``attr_value.proto``, ``tensor.proto``, ``tensor_shape.proto``), so no TensorFlow is needed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,13 +13,23 @@ from typing import Any
 import numpy as np
 
 from . import FormatError
-from .protowire import I32, I64, LEN, WireError, as_float32, as_signed64, iter_fields, packed_varints
+from .protowire import I32, LEN, WireError, as_float32, as_signed64, iter_fields, packed_varints
 
 #: TF ``DataType`` enum → numpy dtype (types.proto)
 TF_DTYPES: dict[int, np.dtype] = {
-    1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<i4"), 4: np.dtype("u1"), 5: np.dtype("<i2"),
-    6: np.dtype("i1"), 7: np.dtype(object), 9: np.dtype("<i8"), 10: np.dtype("?"), 17: np.dtype("<u2"),
-    19: np.dtype("<f2"), 22: np.dtype("<u4"), 23: np.dtype("<u8"),
+    1: np.dtype("<f4"),
+    2: np.dtype("<f8"),
+    3: np.dtype("<i4"),
+    4: np.dtype("u1"),
+    5: np.dtype("<i2"),
+    6: np.dtype("i1"),
+    7: np.dtype(object),
+    9: np.dtype("<i8"),
+    10: np.dtype("?"),
+    17: np.dtype("<u2"),
+    19: np.dtype("<f2"),
+    22: np.dtype("<u4"),
+    23: np.dtype("<u8"),
 }
 
 
@@ -42,7 +53,11 @@ class GraphDef:
 
     def constants(self) -> dict[str, np.ndarray]:
         """Every ``Const`` node's value, by node name."""
-        return {n.name: n.attrs["value"] for n in self.nodes if n.op == "Const" and isinstance(n.attrs.get("value"), np.ndarray)}
+        return {
+            n.name: n.attrs["value"]
+            for n in self.nodes
+            if n.op == "Const" and isinstance(n.attrs.get("value"), np.ndarray)
+        }
 
 
 def _shape(buf: memoryview) -> list[int] | None:
@@ -125,7 +140,7 @@ def _list_value(buf: memoryview) -> list[Any]:
 
 def decode_attr(buf: memoryview) -> Any:
     """An ``AttrValue`` → Python value (list, str, int, float, bool, dtype id, shape, ndarray)."""
-    for f, wire, v in iter_fields(buf):
+    for f, _wire, v in iter_fields(buf):
         if f == 1:
             return _list_value(v)
         if f == 2:

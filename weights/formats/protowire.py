@@ -4,10 +4,11 @@ Protobuf messages are sequences of (field number, wire type, value); see
 https://protobuf.dev/programming-guides/encoding/. Length-delimited values are returned as
 ``memoryview`` slices so large tensors are not copied until needed.
 """
+
 from __future__ import annotations
 
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 
@@ -47,15 +48,15 @@ def iter_fields(buf: bytes | memoryview) -> Iterator[tuple[int, int, object]]:
             size, pos = read_varint(buf, pos)
             if pos + size > n:
                 raise WireError(f"length-delimited field {field} runs past the end ({pos + size} > {n})")
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos : pos + size], pos + size
         elif wire == I64:
             if pos + 8 > n:
                 raise WireError("truncated 64-bit field")
-            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+            value, pos = int.from_bytes(buf[pos : pos + 8], "little"), pos + 8
         elif wire == I32:
             if pos + 4 > n:
                 raise WireError("truncated 32-bit field")
-            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+            value, pos = int.from_bytes(buf[pos : pos + 4], "little"), pos + 4
         else:
             raise WireError(f"unsupported wire type {wire} for field {field}")
         yield field, wire, value

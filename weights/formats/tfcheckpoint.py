@@ -4,6 +4,7 @@ The ``.index`` file is a LevelDB-format SSTable (uncompressed, as TF's tensor bu
 each variable name to a ``BundleEntryProto`` (dtype, shape, shard, offset, size); the data shards hold
 the raw little-endian tensor bytes. See tensorflow/core/util/tensor_bundle and LevelDB's table format.
 """
+
 from __future__ import annotations
 
 import struct
@@ -31,7 +32,7 @@ def _block(data: memoryview, offset: int, size: int) -> list[tuple[bytes, memory
         raise WireError("block runs past the end of the file")
     if data[offset + size] != 0:
         raise WireError(f"compressed table block (type {data[offset + size]}) is not supported")
-    block = data[offset:offset + size]
+    block = data[offset : offset + size]
     num_restarts = struct.unpack_from("<I", block, size - 4)[0]
     end = size - 4 - 4 * num_restarts
     if end < 0:
@@ -41,9 +42,9 @@ def _block(data: memoryview, offset: int, size: int) -> list[tuple[bytes, memory
         shared, pos = read_varint(block, pos)
         non_shared, pos = read_varint(block, pos)
         vlen, pos = read_varint(block, pos)
-        key = key[:shared] + bytes(block[pos:pos + non_shared])
+        key = key[:shared] + bytes(block[pos : pos + non_shared])
         pos += non_shared
-        out.append((key, block[pos:pos + vlen]))
+        out.append((key, block[pos : pos + vlen]))
         pos += vlen
     return out
 
@@ -53,7 +54,7 @@ def read_table(data: bytes) -> dict[str, memoryview]:
     buf = memoryview(data)
     if len(buf) < FOOTER_SIZE or struct.unpack_from("<Q", buf, len(buf) - 8)[0] != TABLE_MAGIC:
         raise WireError("no SSTable magic number at the end")
-    footer = buf[len(buf) - FOOTER_SIZE:]
+    footer = buf[len(buf) - FOOTER_SIZE :]
     _, _, pos = _handle(footer, 0)  # metaindex (unused)
     idx_off, idx_size, _ = _handle(footer, pos)
     entries: dict[str, memoryview] = {}
@@ -116,10 +117,12 @@ def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
             if not shard.is_file():
                 raise FileNotFoundError(f"{index}: data shard {shard} is missing")
             shards[sid] = shard.read_bytes()
-        raw = shards[sid][e["offset"]:e["offset"] + e["size"]]
+        raw = shards[sid][e["offset"] : e["offset"] + e["size"]]
         dtype = TF_DTYPES[e["dtype"]]
         numel = int(np.prod(e["shape"])) if e["shape"] else 1
         if len(raw) != numel * dtype.itemsize:
-            raise FormatError(f"{index}: tensor {name!r} needs {numel * dtype.itemsize} bytes, data shard has {len(raw)}")
+            raise FormatError(
+                f"{index}: tensor {name!r} needs {numel * dtype.itemsize} bytes, data shard has {len(raw)}"
+            )
         out[name] = np.frombuffer(raw, dtype=dtype).reshape(e["shape"]).copy()
     return out

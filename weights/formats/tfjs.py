@@ -5,6 +5,7 @@ The shards of one group are concatenated and read in manifest order as little-en
 with ``quantization: {dtype: uint8|uint16, min, scale}`` are dequantized as ``q · scale + min``
 (rounded for int32 weights, as tfjs-core does); ``{dtype: float16}`` ones are widened to float32.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,13 @@ from . import FormatError
 
 #: TF.js dtype → numpy dtype of the stored values
 TFJS_DTYPES: dict[str, np.dtype] = {
-    "float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "bool": np.dtype("?"),
-    "uint8": np.dtype("u1"), "uint16": np.dtype("<u2"), "float16": np.dtype("<f2"), "int8": np.dtype("i1"),
+    "float32": np.dtype("<f4"),
+    "int32": np.dtype("<i4"),
+    "bool": np.dtype("?"),
+    "uint8": np.dtype("u1"),
+    "uint16": np.dtype("<u2"),
+    "float16": np.dtype("<f2"),
+    "int8": np.dtype("i1"),
 }
 
 
@@ -90,6 +96,8 @@ def read_tfjs(path: str | Path) -> TFJSModel:
             quant[spec["name"]] = dict(spec.get("quantization") or {})
             offset += used
         if offset != len(raw):
-            raise FormatError(f"{source}: {len(raw) - offset} bytes left over after the manifest's weights "
-                              f"(manifest {path} does not describe this data)")
+            raise FormatError(
+                f"{source}: {len(raw) - offset} bytes left over after the manifest's weights "
+                f"(manifest {path} does not describe this data)"
+            )
     return TFJSModel(str(path), weights, quant, topology, fmt)

@@ -4,10 +4,11 @@ Gives every tensor with its name, shape, dtype, raw data, quantization (per-tens
 scale / zero point) and its dequantized float values, and every operator with its opcode name,
 inputs, outputs, builtin options (as a dict) and custom options (decoded from FlexBuffers).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,18 @@ from . import FormatError
 
 #: TFLite ``TensorType`` → numpy dtype
 TFLITE_DTYPES: dict[int, np.dtype] = {
-    0: np.dtype("<f4"), 1: np.dtype("<f2"), 2: np.dtype("<i4"), 3: np.dtype("u1"), 4: np.dtype("<i8"),
-    6: np.dtype("?"), 7: np.dtype("<i2"), 9: np.dtype("i1"), 10: np.dtype("<f8"), 12: np.dtype("<u8"),
-    15: np.dtype("<u4"), 16: np.dtype("<u2"),
+    0: np.dtype("<f4"),
+    1: np.dtype("<f2"),
+    2: np.dtype("<i4"),
+    3: np.dtype("u1"),
+    4: np.dtype("<i8"),
+    6: np.dtype("?"),
+    7: np.dtype("<i2"),
+    9: np.dtype("i1"),
+    10: np.dtype("<f8"),
+    12: np.dtype("<u8"),
+    15: np.dtype("<u4"),
+    16: np.dtype("<u2"),
 }
 
 
@@ -91,7 +101,7 @@ class TFLiteModel:
         return {t.name: t.numpy() for t in self.tensors if t.data is not None}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _enum_names(enum_cls: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
@@ -188,12 +198,18 @@ def parse_tflite(data: bytes, source: str = "<bytes>") -> TFLiteModel:
             buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
             if buf is not None and buf.DataLength() > 0 and dtype is not None:
                 data_arr = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype=dtype).reshape(shape)
-            tensors.append(TFLiteTensor(i, t.Name().decode(), shape, dtype or np.dtype("V1"), data_arr, _quantization(t)))
+            tensors.append(
+                TFLiteTensor(i, t.Name().decode(), shape, dtype or np.dtype("V1"), data_arr, _quantization(t))
+            )
         ops = []
         for i in range(g.OperatorsLength()):
             op = g.Operators(i)
             opts = _builtin_options(op) or _custom_options(op)
-            ops.append(TFLiteOperator(i, codes[op.OpcodeIndex()], op.InputsAsNumpy().tolist(), op.OutputsAsNumpy().tolist(), opts))
+            ops.append(
+                TFLiteOperator(
+                    i, codes[op.OpcodeIndex()], op.InputsAsNumpy().tolist(), op.OutputsAsNumpy().tolist(), opts
+                )
+            )
         desc = model.Description().decode("utf-8", "replace") if model.Description() else ""
         return TFLiteModel(source, tensors, ops, g.InputsAsNumpy().tolist(), g.OutputsAsNumpy().tolist(), desc)
     except FormatError:

@@ -1,13 +1,14 @@
 """Class-name lists for the registry's entries (loaded lazily by dotted reference)."""
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def imagenet1k_synsets() -> tuple[tuple[str, str], ...]:
     """The 1000 ILSVRC2012 classes as (wnid, names) in the canonical order (sorted wnids, 0..999)."""
     rows = []
