@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 # the workplace's copies of the official weights, when present, stand in for downloads
-DEMO_ARGS ?= $(if $(wildcard ../shared/weights),--weights-from ../shared/weights)
+DEMO_ARGS ?= $(if $(wildcard ../shared/weights),--source ../shared/weights)
 
 demo: install
 	$(BIN)/mnet demo $(DEMO_ARGS)

@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from mnet.apps.options import apply_source
+
 #: sub-command modules under ``apps.commands``, in the order ``mnet --help`` lists them
 COMMANDS: tuple[str, ...] = ("compare", "weights", "eval", "train", "predict", "export", "faces", "demo")
 
@@ -38,11 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         setattr(args, dest, [*getattr(args, dest), *extra])
     try:
+        apply_source(args)
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"mnet {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a permission: one line naming the file
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"mnet {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"mnet {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -28,7 +28,7 @@ import torch
 
 from benchmarks.peaks import cpu_description
 from mnet.backbone import count_cost, mobilenet_v1
-from mnet.tasks.runtime import to_onnx_model
+from mnet.tasks.runtime.export import to_onnx_model
 from mnet.tasks.runtime.quantize import quantize_onnx
 
 #: ORT node names carry the exporter's module path: "/layers.3/pw/...", "/head/fc/Gemm"

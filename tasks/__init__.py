@@ -1,11 +1,8 @@
-"""Tasks on the shared backbone. Importing this package registers every built-in task."""
+"""Tasks on the shared backbone: the catalogue (light), the Task interface and one sub-package per task.
 
-from . import (
-    classification,  # noqa: F401  (registers the task)
-    detection,  # noqa: F401  (registers the task)
-    dogs,  # noqa: F401  (registers the task)
-    face_attributes,  # noqa: F401  (registers the task)
-)
-from .base import TASKS, Task, get_task, register_task
+Importing this package imports no task code and no torch; :func:`get_task` loads a task on first use.
+"""
 
-__all__ = ["TASKS", "Task", "get_task", "register_task"]
+from .registry import TASK_SPECS, TaskSpec, get_task, task_names, task_spec
+
+__all__ = ["TASK_SPECS", "TaskSpec", "get_task", "task_names", "task_spec"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -15,6 +14,7 @@ from mnet.backbone import Cost, count_cost
 
 if TYPE_CHECKING:
     from .engine import TrainParts
+    from .pretrained import Pretrained
 
 
 class Task(ABC):
@@ -24,10 +24,9 @@ class Task(ABC):
     paper does for that task; later they add data, loss, metrics and postprocessing.
     """
 
-    #: registry key, used on the command line (``mnet compare --tasks NAME``)
+    #: registry key, used on the command line (``mnet compare --tasks NAME``); its description and
+    #: default weights are in the catalogue (``mnet.tasks.registry.TASK_SPECS``)
     name: str = ""
-    #: one line for listings
-    description: str = ""
     #: the key of ``evaluate``'s result that ``mnet compare`` reports (e.g. "top1", "AP", "mean_ap")
     primary_metric: str = ""
     #: registry tasks whose weights ``load_pretrained`` accepts (dogs also reads ImageNet classifiers)
@@ -37,6 +36,13 @@ class Task(ABC):
     check_images: tuple[str, ...] = ("data", "samples")
     calibration_images: tuple[str, ...] = ("data", "imagenet", "val")
 
+    @property
+    def description(self) -> str:
+        from .registry import TASK_SPECS
+
+        spec = TASK_SPECS.get(self.name)
+        return spec.description if spec else ""
+
     @abstractmethod
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
         """A freshly initialised model for this task."""
@@ -45,31 +51,17 @@ class Task(ABC):
         """Params and Mult-Adds as the paper counts them for this task (default: the whole forward)."""
         return count_cost(model, resolution)
 
-    def inference_fn(self, model: nn.Module) -> Callable[[torch.Tensor], object]:
-        """What one timed inference runs: the model plus any postprocessing (decode, NMS)."""
-        return model
+    # -- inference: the one contract every runtime, export, the CLI, eval and the demo share ------------
+    def output_kind(self, model: nn.Module) -> str:
+        """What :meth:`inference_network` outputs (a kind of :mod:`mnet.tasks.decode`); default ``classes``."""
+        return "classes"
 
-    # -- the runnable network: what ``mnet export`` writes and a runtime (tasks/runtime) runs ---------
-    def network(self, model: nn.Module) -> nn.Module:
-        """The part of ``model`` that a runtime runs and ``mnet export`` writes: an image batch
-        (N, 3, H, W) in, plain tensors out, no decode/NMS or data-dependent control flow.
-        Default: the model itself."""
-        return model
-
-    def export_network(self, model: nn.Module, *, with_postprocess: bool = False) -> nn.Module:
-        """What ``mnet export`` writes: :meth:`network`, or with ``with_postprocess`` the network plus the
-        task's postprocessing as graph ops (tasks that support it; a module with ``dynamic_batch = False``
-        is exported and checked at batch 1)."""
-        if with_postprocess:
-            raise ValueError(
-                f"task {self.name!r} has no postprocessing to put inside the graph (its network's outputs are final)"
-            )
-        return self.network(model)
-
-    def with_network(self, model: nn.Module, network: Callable[..., Any]) -> Callable[..., Any]:
-        """``model`` (eval mode, same call signature and outputs as ``model(x, ...)``) with its
-        :meth:`network` part replaced by ``network`` (a ``tasks.runtime.Runtime``). Default: ``network``."""
-        return network
+    def inference_network(self, model: nn.Module) -> nn.Module:
+        """``model`` plus the task's decoding as graph ops: an image batch (N, 3, H, W) in, the final
+        values of :meth:`output_kind` out as a dict of named tensors (``mnet.tasks.decode.OUTPUT_NAMES``).
+        What PyTorch runs, what ``mnet export`` writes and what ONNX Runtime (or a web page) runs.
+        Default: softmax over the model's logits."""
+        return Softmax(model)
 
     def evaluate(
         self,
@@ -86,75 +78,41 @@ class Task(ABC):
         of metric name → value (JSON-serialisable), including ``n``, the number of samples."""
         raise NotImplementedError(f"task {self.name!r} has no evaluation yet")
 
-    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
-        """(model in eval mode, :class:`weights.LoadedWeights`) for a weights entry or suite file of this
-        task; tasks that can adapt other tasks' weights (dogs from ImageNet) override this."""
-        from mnet.weights import build_pretrained
+    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> Pretrained:
+        """The model of a weights entry or suite file of this task, in eval mode, with its recipe and
+        labels; weights of another task are refused. Tasks that adapt other tasks' weights (dogs from an
+        ImageNet classifier) override this."""
+        from .pretrained import build_pretrained, pretrained
 
-        model, w = build_pretrained(weights, source=source)
-        if w.task != self.name:
-            raise ValueError(f"weights {weights} are for task {w.task!r}, not {self.name!r}")
-        return model, w
+        model, w = build_pretrained(weights, source=source, task=self.name)
+        return pretrained(w, model, weights)
 
     def train_parts(self, cfg: Mapping[str, Any]) -> TrainParts:
         """Model, training data, loss and validation metrics for the engine (``mnet train``), built
         from the run's resolved config (``cfg['model']``, ``cfg['data']``, ``cfg['loss']``, ...)."""
         raise NotImplementedError(f"task {self.name!r} cannot be trained yet")
 
-    # -- raw images in, results out: ``mnet predict``, the demo, any runtime (tasks/runtime) -------
-    def preprocess(self, image: Any, spec: Callable[[Any], Any]) -> np.ndarray:
-        """One decoded RGB PIL image → the model's float32 (3, H, W) input, as numpy.
 
-        ``spec`` is the preprocessing recorded with the weights (``weights.Preprocess``: crop,
-        resize, normalise; callable on an image). Override for tasks whose geometry differs (e.g.
-        letterboxing); keep it numpy/PIL so the ONNX Runtime path needs no torch.
-        """
-        to_array = getattr(spec, "to_array", None)  # weights.Preprocess: the numpy path, no torch
-        return to_array(image) if to_array is not None else np.asarray(spec(image), dtype=np.float32)
+class Softmax(nn.Module):
+    """A classifier → ``{"probs": softmax(logits)}`` (the ``classes`` kind)."""
 
-    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
-        """Keywords that :meth:`postprocess` needs from the model beyond its outputs (e.g. detection's
-        NMS settings); ``model`` is the PyTorch model, or an untrained one of the same build for an
-        exported file (None when the file records no build). Default: none."""
-        return {}
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
 
-    def postprocess(
-        self,
-        outputs: Any,
-        *,
-        labels: Sequence[str] | None = None,
-        top_k: int = 5,
-        image_sizes: Sequence[tuple[int, int]] | None = None,
-        **options: Any,
-    ) -> list[dict[str, Any]]:
-        """Batch outputs of :meth:`network` (numpy arrays in its output structure) → one JSON-ready dict
-        per image.
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"probs": torch.softmax(self.model(x).float(), dim=1)}
 
-        ``image_sizes`` are the original (width, height), for tasks that map boxes back; ``options``
-        come from :meth:`postprocess_options`. The default
-        is classification's: softmax over (N, C) logits → ``{"top_k": [{"index", "label", "prob"}, ...]}``.
-        """
-        logits = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs, dtype=np.float64)
-        if logits.ndim != 2:
-            raise ValueError(f"task {self.name!r}: expected (N, C) logits to postprocess, got shape {logits.shape}")
-        if labels is not None and len(labels) != logits.shape[1]:
-            raise ValueError(f"{len(labels)} labels for {logits.shape[1]} classes")
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs = z / z.sum(axis=1, keepdims=True)
-        k = min(top_k, probs.shape[1])
-        results = []
-        for row in probs:
-            top = np.argpartition(-row, k - 1)[:k]
-            top = top[np.argsort(-row[top])]
-            results.append(
-                {
-                    "top_k": [
-                        {"index": int(i), "label": labels[i] if labels else str(int(i)), "prob": float(row[i])}
-                        for i in top
-                    ]
-                }
-            )
-        return results
+
+class Sigmoid(nn.Module):
+    """A multi-label model → ``{"probs": sigmoid(logits)}``, one independent probability per output."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"probs": torch.sigmoid(self.model(x).float())}
 
 
 _T = TypeVar("_T", bound=type[Task])
@@ -169,10 +127,3 @@ def register_task(cls: _T) -> _T:
         raise KeyError(f"task {cls.name!r} is registered twice")
     TASKS[cls.name] = cls()
     return cls
-
-
-def get_task(name: str) -> Task:
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None

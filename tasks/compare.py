@@ -16,7 +16,7 @@ from tqdm import tqdm
 from mnet.backbone import ALPHAS, RESOLUTIONS
 from mnet.backbone.config import validate_alpha, validate_resolution
 
-from .base import TASKS, get_task
+from .registry import get_task, task_names
 from .timing import measure_latency
 
 
@@ -47,16 +47,17 @@ def compare(
     progress: bool = True,
     runtime: str = "auto",
     data: Mapping[str, str] | None = None,
-    weights_source: str | None = None,
     eval_limit: int | None = None,
 ) -> list[CompareRow]:
     """One row per (task, α, ρ); latency at batch 1 on the CPU (skipped when ``measure`` is False).
 
-    ``runtime`` ("torch", "onnxruntime", or "auto" = the fastest that works) runs the model for the
-    latency; the task's own postprocessing (``inference_fn``) is timed with it."""
-    from .runtime import task_runtime
+    ``runtime`` ("torch", "onnxruntime", or "auto" = ONNX Runtime) runs the task's inference network
+    (network + decoding, as ``mnet predict`` runs it) for the latency."""
+    import numpy as np
 
-    names = list(tasks) if tasks else list(TASKS)
+    from .runtime.load import model_session
+
+    names = list(tasks) if tasks else task_names()
     task_objs = [get_task(n) for n in names]
     for a in alphas:
         validate_alpha(a)
@@ -72,47 +73,46 @@ def compare(
         used = runtime
         if measure:
             try:
-                rt = task_runtime(task, model, runtime, resolution=res, threads=threads)
+                session = model_session(task, model, runtime, resolution=res, threads=threads)
             except ValueError as e:
                 raise ValueError(f"task {task.name!r} at {alpha:g}-{res}: {e}") from e
-            used = rt.name
-            lat = measure_latency(
-                task.inference_fn(rt), torch.randn(1, 3, res, res), warmup=warmup, runs=runs, threads=threads
-            )
+            used = session.name
+            x = np.random.default_rng(0).standard_normal((1, 3, res, res)).astype(np.float32)
+            lat = measure_latency(session, x, warmup=warmup, runs=runs, threads=threads)
             p50, p95 = round(lat.p50_ms, 3), round(lat.p95_ms, 3)
         row = CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads, used)
         if data and task.name in data:
-            row.metric_name, row.metric = measure_metric(
-                task, alpha, res, data[task.name], source=weights_source, limit=eval_limit
-            )
+            row.metric_name, row.metric = measure_metric(task, alpha, res, data[task.name], limit=eval_limit)
         rows.append(row)
     return rows
 
 
-def pretrained_entry(task: Any, alpha: float, resolution: int, source: str | None = None):
+def pretrained_entry(task: Any, alpha: float, resolution: int):
     """A registry entry with exactly this α × ρ that the task can load and that is usable without a
-    download (cached, or its original file under ``source``), or None."""
+    download (cached, or its original file in a folder of originals), or None."""
     from mnet.weights import list_entries
     from mnet.weights.loader import is_available
 
     for wtask in task.weights_tasks:
         for entry in list_entries(wtask):
-            if entry.alpha == alpha and entry.resolution == resolution and is_available(entry, source):
+            if entry.alpha == alpha and entry.resolution == resolution and is_available(entry):
                 return entry
     return None
 
 
 def measure_metric(
-    task: Any, alpha: float, resolution: int, data: str, *, source: str | None = None, limit: int | None = None
+    task: Any, alpha: float, resolution: int, data: str, *, limit: int | None = None
 ) -> tuple[str | None, float | None]:
     """The task's primary metric for the pretrained weights at this α × ρ on ``data`` ((None, None)
     when the registry has no such weights at hand)."""
-    entry = pretrained_entry(task, alpha, resolution, source)
+    entry = pretrained_entry(task, alpha, resolution)
     if entry is None or not task.primary_metric:
         return None, None
-    model, w = task.load_pretrained(entry.name, source=source)
+    from .runtime.load import load_predictor
+
+    predictor = load_predictor(task.name, entry.name, notify=None)
     extra = {"limit": limit} if limit else {}
-    result = task.evaluate(model, data, progress=False, preprocess=w.preprocess, weights_meta=w.meta, **extra)
+    result = task.evaluate(predictor, data, progress=False, **extra)
     return f"{task.primary_metric} ({entry.name.rsplit('.', 1)[1]})", float(result[task.primary_metric])
 
 

@@ -10,15 +10,8 @@ import pytest
 import torch
 
 from mnet.tasks import get_task
-from mnet.tasks.face_attributes import (
-    CELEBA_ATTRIBUTES,
-    CelebA,
-    average_precision,
-    multilabel_metrics,
-    read_attributes,
-    read_bboxes,
-    select_attributes,
-)
+from mnet.tasks.face_attributes.celeba import CELEBA_ATTRIBUTES, CelebA, read_attributes, read_bboxes, select_attributes
+from mnet.tasks.face_attributes.metrics import average_precision, multilabel_metrics
 from mnet.tasks.face_attributes.task import MultiLabelLoss, pos_weights
 from mnet.tasks.face_attributes.transforms import face_eval_transform
 

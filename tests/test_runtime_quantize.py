@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mnet.backbone import mobilenet_v1
-from mnet.tasks.runtime import OnnxRuntime, to_onnx_model
+from mnet.tasks.runtime.session import OnnxRuntime
+from mnet.tasks.runtime.export import to_onnx_model
 from mnet.tasks.runtime.quantize import quantize_onnx
 
 onnx = pytest.importorskip("onnx")

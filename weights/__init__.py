@@ -1,51 +1,54 @@
 """Pretrained weights: a registry of official checkpoints, converters from TF formats, a safetensors store.
 
->>> from weights import build_pretrained
+>>> from mnet.tasks.pretrained import build_pretrained
 >>> model, w = build_pretrained("mobilenet_v1_1.0_224.tfslim_in1k")  # fetch → verify → convert → cache
 >>> w.preprocess, w.labels[:2]
+
+Importing this package is light (the registry, entries and input recipes: no torch); the loaders,
+converters and the store are imported on first use of their names.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from . import entries as _entries  # noqa: F401  (registers the built-in entries)
 from .entry import Preprocess, Source, WeightsEntry, resolve_ref
-from .formats import FormatError
-from .loader import (
-    LoadedWeights,
-    build_entry_model,
-    build_pretrained,
-    cached_path,
-    check_state_dict,
-    convert_file,
-    fetch_and_convert,
-    load_into,
-    load_weights,
-)
 from .registry import find_entry_for_file, get_entry, list_entries, register_weights
-from .sources import ChecksumError, cache_dir, fetch, sha256_file
-from .store import read_meta, save_weights
+
+#: public name → the submodule that defines it (imported when the name is first used)
+_LAZY = {
+    "FormatError": "formats",
+    "LoadedWeights": "loader",
+    "cached_path": "loader",
+    "convert_file": "loader",
+    "fetch_and_convert": "loader",
+    "load_weights": "loader",
+    "is_available": "loader",
+    "ChecksumError": "sources",
+    "cache_dir": "sources",
+    "fetch": "sources",
+    "sha256_file": "sources",
+    "read_meta": "store",
+    "save_weights": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Preprocess",
     "Source",
     "WeightsEntry",
     "resolve_ref",
-    "FormatError",
-    "LoadedWeights",
-    "build_entry_model",
-    "build_pretrained",
-    "cached_path",
-    "check_state_dict",
-    "convert_file",
-    "fetch_and_convert",
-    "load_into",
-    "load_weights",
     "find_entry_for_file",
     "get_entry",
     "list_entries",
     "register_weights",
-    "ChecksumError",
-    "cache_dir",
-    "fetch",
-    "sha256_file",
-    "read_meta",
-    "save_weights",
+    *_LAZY,
 ]

@@ -2,7 +2,8 @@
 
 ``load_weights("mobilenet_v1_1.0_224.tfslim_in1k")`` → cached ``.safetensors`` if present, else
 fetch the original (sha256-verified) → convert → write the cache atomically → load.
-A path to a suite ``.safetensors`` file loads directly.
+A path to a suite ``.safetensors`` file loads directly. Building a model from them is the tasks layer's
+job (``mnet.tasks.pretrained.build_pretrained``): this package never imports task code.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .entry import Preprocess, WeightsEntry
 from .formats import FormatError
 from .registry import find_entry_for_file, get_entry
 from .sources import Fetched, cache_dir, fetch
 from .store import load_weights_file, save_weights
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,7 @@ def entry_meta(entry: WeightsEntry) -> dict[str, Any]:
 
 def convert_original(entry: WeightsEntry, fetched: Fetched, out: str | Path | None = None) -> Path:
     """Run the entry's converter on its original file; check it fits the model; write safetensors."""
-    converted = entry.converter_fn()(fetched.path, entry)
-    check_state_dict(build_entry_model(entry), converted.state_dict, str(fetched.path), alpha=entry.alpha)
+    converted = entry.converter_fn()(fetched.path, entry)  # (checked against the model when it is built)
     meta = entry_meta(entry)
     meta.update(converted.meta)
     meta.update(
@@ -140,18 +141,6 @@ def load_weights(
     return LoadedWeights(sd, meta, path)
 
 
-def build_entry_model(entry: WeightsEntry | LoadedWeights, **overrides: Any) -> nn.Module:
-    """A freshly built model of the entry's task and architecture (no weights loaded)."""
-    from mnet.tasks import get_task  # lazy: the registry never imports task code at import time
-
-    if isinstance(entry, WeightsEntry):
-        task, kwargs = entry.task, dict(entry.model_kwargs)
-    else:
-        task, kwargs = entry.task, entry.model_kwargs
-    kwargs.update(overrides)
-    return get_task(task).build_model(**kwargs)
-
-
 def _channels_hint(key: str, have: tuple, want: tuple) -> str:
     if key == "head.fc.weight" or key == "head.fc.bias":
         return f" (class count: weights have {have[0]} classes, the model {want[0]})"
@@ -197,13 +186,3 @@ def load_into(model: nn.Module, weights: LoadedWeights) -> nn.Module:
     check_state_dict(model, weights.state_dict, str(weights.path), alpha=alpha)
     model.load_state_dict(weights.state_dict, strict=False)
     return model
-
-
-def build_pretrained(
-    name_or_path: str | Path, *, source: str | Path | None = None, **overrides: Any
-) -> tuple[nn.Module, LoadedWeights]:
-    """Build the entry's model and load its weights; returns (model in eval mode, the loaded weights)."""
-    weights = load_weights(name_or_path, source=source)
-    model = build_entry_model(weights, **overrides)
-    load_into(model, weights)
-    return model.eval(), weights

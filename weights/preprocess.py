@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
 
@@ -66,6 +68,8 @@ class Preprocess:
     ``tf.image.central_crop``, used by TF-slim's eval with 0.875), then the image is resized to
     ``resolution`` × ``resolution`` with ``interpolation`` (aspect ratio not kept, as TF does):
     PIL's ``bilinear``/``bicubic``/``nearest``, or ``tf_legacy_bilinear`` (TF-slim's own eval resize).
+    ``pad="square"`` instead first pads the image with black at the bottom/right to a square (face-api.js's
+    detector input), so shapes keep their aspect ratio.
     """
 
     resolution: int
@@ -74,8 +78,13 @@ class Preprocess:
     color_order: Literal["RGB", "BGR"] = "RGB"
     crop_fraction: float = 1.0
     interpolation: Literal["bilinear", "bicubic", "nearest", "tf_legacy_bilinear"] = "bilinear"
+    pad: Literal["none", "square"] = "none"
 
     def __post_init__(self) -> None:
+        if self.pad not in ("none", "square"):
+            raise ValueError(f"pad must be 'none' or 'square', got {self.pad!r}")
+        if self.pad == "square" and self.crop_fraction < 1.0:
+            raise ValueError("pad='square' and crop_fraction < 1 do not combine")
         if not 0.0 < self.crop_fraction <= 1.0:
             raise ValueError(f"crop_fraction must be in (0, 1], got {self.crop_fraction}")
         if self.interpolation not in (*_RESAMPLE, "tf_legacy_bilinear"):
@@ -95,10 +104,25 @@ class Preprocess:
         return cls(**d)
 
     def crop(self, img: Image.Image) -> Image.Image:
-        """The central ``crop_fraction`` of an image (TF's ``tf.image.central_crop``)."""
+        """The central ``crop_fraction`` of an image (TF's ``tf.image.central_crop``), or with
+        ``pad="square"`` the image padded to a square."""
         if self.crop_fraction < 1.0:
             img = img.crop(central_crop_box(img.width, img.height, self.crop_fraction))
+        elif self.pad == "square" and img.width != img.height:
+            side = max(img.size)
+            square = Image.new("RGB", (side, side))
+            square.paste(img, (0, 0))
+            img = square
         return img
+
+    def box_frame(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """(x offset, y offset, x scale, y scale) taking the network's normalised [0, 1] coordinates to
+        pixels of a ``width`` × ``height`` photo under this recipe's geometry (crop or pad)."""
+        if self.pad == "square":
+            side = float(max(width, height))
+            return 0.0, 0.0, side, side
+        left, top, right, bottom = central_crop_box(width, height, self.crop_fraction)
+        return float(left), float(top), float(right - left), float(bottom - top)
 
     def _scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel ``x · scale + offset`` = ``(x − mean) / std``, in the model's colour order, (3, 1, 1)."""
@@ -108,6 +132,8 @@ class Preprocess:
 
     def normalize(self, pixels: np.ndarray) -> torch.Tensor:
         """RGB pixels (H, W, 3) in 0..255 → float tensor (3, H, W) in the model's colour order and scale."""
+        import torch
+
         return torch.from_numpy(self._normalize_planar(np.ascontiguousarray(pixels.transpose(2, 0, 1), np.float32)))
 
     def _normalize_planar(self, planes: np.ndarray) -> np.ndarray:
@@ -119,11 +145,16 @@ class Preprocess:
         planes += offset
         return planes
 
-    def to_array(self, img: Image.Image) -> np.ndarray:
-        """An image → the model's input as a float32 numpy array (3, resolution, resolution), without
-        torch: what ``mnet predict`` and the ONNX Runtime path use (same values as ``__call__``)."""
+    def to_array(self, img: Image.Image | np.ndarray) -> np.ndarray:
+        """An image (PIL, or an RGB uint8 (H, W, 3) array such as a camera frame) → the model's input as a
+        float32 numpy array (3, resolution, resolution), without torch: the one preprocessing of every
+        inference path (same values as ``__call__``)."""
+        if isinstance(img, np.ndarray):
+            img = Image.fromarray(img)
         img, size = img.convert("RGB") if img.mode != "RGB" else img, self.resolution
-        if self.interpolation == "tf_legacy_bilinear":  # crop as a view: one copy fewer than PIL's crop
+        if (
+            self.interpolation == "tf_legacy_bilinear" and self.pad == "none"
+        ):  # crop as a view: one copy fewer than PIL's crop
             left, top, right, bottom = central_crop_box(img.width, img.height, self.crop_fraction)
             planes = tf_legacy_resize_planar(np.asarray(img)[top:bottom, left:right], size, size)
         else:
@@ -133,6 +164,8 @@ class Preprocess:
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         """An RGB PIL image → the model's input tensor (3, resolution, resolution)."""
+        import torch
+
         return torch.from_numpy(self.to_array(img))
 
 

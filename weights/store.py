@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .formats import FormatError
 
@@ -43,6 +42,7 @@ def atomic_write(path: Path, write: Any) -> Path:
 
 def save_weights(path: str | Path, state_dict: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
     """Write tensors + metadata as ``.safetensors`` (atomically)."""
+    import torch
     from safetensors.torch import save_file
 
     tensors = {
@@ -62,7 +62,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             raw = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for bad headers
         raise FormatError(f"{path}: not a safetensors file ({e})") from None
@@ -78,7 +78,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_weights_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_weights_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """State dict and metadata of a suite ``.safetensors`` file."""
     from safetensors.torch import load_file
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mnet.apps.options import add_runtime, add_source, int_range
 from mnet.backbone import ALPHAS, RESOLUTIONS
 
 
@@ -31,15 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--plot", metavar="FILE.png", help="also draw latency against Mult-Adds to this file")
-    p.add_argument("--threads", type=int, help="CPU threads for timing (default: torch's default)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: %(default)s)")
-    p.add_argument("--runs", type=int, default=30, help="timed runs per model (default: %(default)s)")
-    p.add_argument(
-        "--runtime",
-        choices=("auto", "torch", "onnxruntime"),
-        default="auto",
-        help="runtime timed (default: auto, the fastest available)",
-    )
+    add_runtime(p)
+    p.add_argument("--warmup", type=int_range(0, 10_000), default=5, help="untimed runs first (default: %(default)s)")
+    p.add_argument("--runs", type=int_range(1, 100_000), default=30, help="timed runs per model (default: %(default)s)")
     p.add_argument(
         "--data",
         nargs="+",
@@ -48,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also measure each task's metric on this dataset, with the registry's pretrained "
         "weights at each α × ρ that are at hand (e.g. classification=../shared/data/imagenet)",
     )
-    p.add_argument("--weights-from", metavar="DIR", help="folder of original weight files to use instead of downloads")
-    p.add_argument("--eval-limit", type=int, metavar="N", help="evaluate on the first N samples only")
+    add_source(p)
+    p.add_argument("--eval-limit", type=int_range(1), metavar="N", help="evaluate on the first N samples only")
     p.add_argument("--no-latency", action="store_true", help="count params and Mult-Adds only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -83,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         progress=not args.quiet,
         data=parse_data(args.data),
-        weights_source=args.weights_from,
         eval_limit=args.eval_limit,
     )
     print(cmp.FORMATTERS[args.format](rows))

@@ -12,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-#: weights fetched on first use when nothing is available for these tasks
-DEFAULT_WEIGHTS = {"classification": "mobilenet_v1_1.0_224.tfslim_in1k"}
+from mnet.apps.options import add_runtime, add_source, float_range, int_range
+
+#: the task whose weights are fetched on first use when nothing is at hand
+FIRST_USE_TASK = "classification"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,49 +26,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s; 0.0.0.0 for the LAN)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--port", type=int_range(1, 65535), default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--https", action="store_true", help="serve HTTPS (self-signed unless --cert/--key): phones need it")
     p.add_argument("--cert", help="TLS certificate (PEM) for --https")
     p.add_argument("--key", help="TLS private key (PEM) for --https")
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (needs internet)")
-    p.add_argument(
-        "--weights-from", metavar="DIR", help="folder or file with original weights to use instead of downloads"
-    )
     p.add_argument("--tasks", nargs="+", help="tasks selected at start (default: detection if available)")
     p.add_argument("--size", help="backbone size selected at start, e.g. 1.0-224")
     p.add_argument("--samples", help="folder of example photos for the upload tab")
-    p.add_argument("--threads", type=int, help="CPU threads for inference")
     p.add_argument(
-        "--runtime",
-        choices=("auto", "torch", "onnxruntime"),
-        default="auto",
-        help="inference runtime (default: auto, the fastest available)",
+        "--stream-every",
+        type=float_range(0.005, 10.0),
+        default=0.04,
+        help="seconds between camera frames (default %(default)s)",
     )
-    p.add_argument(
-        "--stream-every", type=float, default=0.04, help="seconds between camera frames (default %(default)s)"
-    )
+    add_runtime(p)
+    add_source(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mnet.apps.cli import UserError
-    from mnet.apps.demo.app import available_tasks, build_app, default_tasks_for
+    from mnet.apps.demo.app import build_app, default_tasks_for
     from mnet.apps.demo.models import WeightsChooser
     from mnet.apps.demo.pipeline import DemoPipeline
     from mnet.apps.demo.tls import self_signed_certificate
-    from mnet.weights import load_weights
+    from mnet.tasks.registry import task_spec
 
     if (args.cert or args.key) and not (args.cert and args.key and args.https):
         raise UserError("--cert and --key go together, with --https")
-    chooser = WeightsChooser(args.weights_from)
-    for task, name in DEFAULT_WEIGHTS.items():
-        if not chooser.entries(task):
-            print(f"fetching default weights {name} (first use) ...", file=sys.stderr)
-            load_weights(name, source=args.weights_from)
-            chooser = WeightsChooser(args.weights_from)
-    tasks = available_tasks(chooser)
-    if not tasks:
-        raise UserError("no weights available for any task; see `mnet weights list`")
+    chooser = WeightsChooser()
+    if not chooser.tasks:  # nothing at hand: the first use fetches the default classifier
+        from mnet.weights import fetch_and_convert
+
+        name = task_spec(FIRST_USE_TASK).default_weights
+        print(f"mnet demo: fetching the default weights {name} (first use) ...", file=sys.stderr)
+        fetch_and_convert(name)
+        chooser = WeightsChooser()
+    tasks = chooser.tasks
     chosen = args.tasks or default_tasks_for(tasks)
     unknown = [t for t in chosen if t not in tasks]
     if unknown:
@@ -74,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     sizes = chooser.sizes()
     size = args.size or ("1.0-224" if "1.0-224" in sizes else sizes[0])
     samples = args.samples or next((str(p) for p in (Path("../shared/data/samples"),) if p.is_dir()), None)
-    pipeline = DemoPipeline(chooser, source=args.weights_from, threads=args.threads, runtime=args.runtime)
-    print(f"loading {', '.join(chosen)} at {size} ...", file=sys.stderr)
+    pipeline = DemoPipeline(chooser, runtime=args.runtime, threads=args.threads)
+    print(f"mnet demo: loading {', '.join(chosen)} at {size} ...", file=sys.stderr)
     pipeline.preload(chosen, size)
     app = build_app(
         pipeline,

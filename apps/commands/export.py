@@ -1,56 +1,56 @@
-"""``mnet export``: write a task model as ONNX (optionally int8) or TorchScript, checked against PyTorch."""
+"""``mnet export [TASK] --out FILE``: a task's whole inference network as one self-contained file.
+
+The ONNX file holds the network *and* the task's decoding (softmax; sigmoids; SSD box decoding and NMS;
+face priors and NMS) and carries the task, input recipe and labels in its metadata: any ONNX consumer
+(Python, or a web page with onnxruntime-web) needs only resize + normalise before it and drawing after
+it. Checked against PyTorch on real photos before it is kept; ``mnet predict FILE.onnx`` runs it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from mnet.apps.options import add_source, add_weights, int_range
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from mnet.tasks.runtime.deploy import FORMATS
-    from mnet.tasks.runtime.quantize import CALIBRATION_METHODS
-
     p = sub.add_parser(
         "export",
-        help="export a model to ONNX / TorchScript (optionally int8), checked on real images",
+        help="export a task's network + decoding to ONNX (optionally int8) or TorchScript, checked",
         description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--weights", required=True, metavar="W", help="weights name (see `mnet weights list`) or .safetensors file"
-    )
-    p.add_argument("--format", choices=FORMATS, default="onnx")
-    p.add_argument("--int8", action="store_true", help="static int8 quantization (ONNX Runtime QDQ, per-channel)")
-    p.add_argument(
-        "--with-postprocess",
-        action="store_true",
-        help="put the task's postprocessing in the graph (detection: decode + NMS, batch 1)",
-    )
-    p.add_argument("--task", help="expected task (default: the weights' own)")
-    p.add_argument("--out", required=True, metavar="FILE", help="output file (.onnx, .pt)")
+    p.add_argument("task", nargs="?", help="task (default: the weights' own)")
+    add_weights(p, what="weights to export")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file (.onnx, or .pt for TorchScript)")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    p.add_argument("--int8", action="store_true", help="static int8 quantization of the convolutions (QDQ)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument(
         "--check-images",
         nargs="+",
         metavar="PATH",
-        help="real images (files or folders) to compare against PyTorch (default: the task's, e.g. "
-        "shared/data/samples; detection: 8 of shared/data/coco/val2017)",
+        help="real photos (files or folders) to check against PyTorch (default: the task's, under ../shared/data)",
     )
     p.add_argument(
-        "--calibration-images",
-        nargs="+",
-        metavar="PATH",
-        help="int8 calibration photos (default: the task's, e.g. shared/data/imagenet/val; "
-        "detection: shared/data/coco/train2017)",
+        "--calibration-images", nargs="+", metavar="PATH", help="int8 calibration photos (default: the task's)"
     )
-    p.add_argument("--calibration-count", type=int, default=200, help="calibration photos used (default: %(default)s)")
-    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="minmax")
+    p.add_argument("--calibration-count", type=int_range(1, 100_000), default=200, help="calibration photos used")
+    p.add_argument("--calibration-method", choices=("minmax", "percentile", "entropy"), default="minmax")
+    add_source(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mnet.tasks.registry import task_spec
     from mnet.tasks.runtime.deploy import export_weights
 
+    if args.task is None and args.weights is None:
+        raise ValueError("give a task (to export its pretrained weights), --weights W, or both")
+    weights = args.weights or task_spec(args.task).default_weights
     report = export_weights(
-        args.weights,
+        weights,
         args.format,
         args.out,
         task=args.task,
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         calibration_images=args.calibration_images,
         calibration_count=args.calibration_count,
         calibration_method=args.calibration_method,
-        with_postprocess=args.with_postprocess,
+        overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
     )
     print(report.summary())

@@ -1,51 +1,48 @@
-"""``mnet faces IMAGE...``: faces in the wild: per face its box, age, gender and top attributes.
+"""``mnet faces IMAGE...``: faces in the wild: per face its box, age, gender and top CelebA attributes.
 
-Detects faces (face-api SSD, or RetinaFace with ``--detector retinaface``), crops each one and runs
-the faceres-deep age/gender model and, with ``--attributes W``, CelebA attribute weights.
+The same path as ``mnet predict face_attributes``, with the choice of each of its three networks: the
+face detector (face-api SSD, or RetinaFace with ``--detector retinaface``), the faceres-deep age/gender
+model and the suite's CelebA attribute model.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+
+from mnet.apps.options import add_runtime, add_source, float_range, int_range
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from mnet.tasks.face_attributes.pipeline import AGE_GENDER_WEIGHTS, FACE_DETECTORS
+    from .predict import add_face_options
 
     p = sub.add_parser("faces", help="find faces and give each an age, a gender and attributes", description=__doc__)
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--detector", choices=sorted(FACE_DETECTORS), default="ssd")
-    p.add_argument(
-        "--age-gender", default=AGE_GENDER_WEIGHTS, metavar="W", help="age/gender weights (default: %(default)s)"
-    )
-    p.add_argument("--attributes", metavar="W", help="face-attribute weights (.safetensors or entry)")
-    p.add_argument("--top-k", type=int, default=5, help="attributes shown per face")
-    p.add_argument("--score", type=float, help="detector score threshold (default: the detector's)")
+    add_face_options(p)
+    p.add_argument("--attributes", metavar="W", help="face-attribute weights (default: the suite's CelebA model)")
+    p.add_argument("--top-k", type=int_range(1, 40), default=5, help="attributes shown per face")
+    p.add_argument("--score", type=float_range(0.0, 1.0), default=0.0, help="hide faces scoring below this")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--timing", action="store_true", help="print per-stage median times to stderr")
+    add_runtime(p)
+    add_source(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mnet.tasks import get_task
+    from mnet.tasks.face_attributes.pipeline import AGE_GENDER_WEIGHTS, ATTRIBUTE_WEIGHTS
+    from mnet.tasks.inference import expand_images
+    from mnet.tasks.runtime.load import load_face_pipeline
 
-    results = get_task("face_attributes").predict_files(
-        args.images,
+    from .predict import check_photos, predict_paths
+
+    files = expand_images(args.images)
+    pipeline = load_face_pipeline(
+        check_photos=check_photos(files),
         detector=args.detector,
-        age_gender=args.age_gender,
-        attributes=args.attributes,
+        age_gender=args.age_gender or AGE_GENDER_WEIGHTS,
+        attributes=None if args.no_attributes else (args.attributes or ATTRIBUTE_WEIGHTS),
+        runtime=args.runtime,
+        threads=args.threads,
         top_k=args.top_k,
-        score_threshold=args.score,
     )
-    if args.format == "json":
-        print(json.dumps(results, indent=2))
-        return 0
-    for r in results:
-        print(f"{r['image']}: {len(r['faces'])} face(s)" + ("" if r["faces"] else " — no face found"))
-        for f in r["faces"]:
-            attrs = ", ".join(f"{a['name']} {a['prob']:.2f}" for a in f["attributes"])
-            print(
-                f"  box {[round(v) for v in f['box']]}  score {f['score']:.2f}  age {f['age']:.0f}  "
-                f"{f['gender']} ({f['gender_score']:.2f})" + (f"  {attrs}" if attrs else "")
-            )
-    return 0
+    return predict_paths(pipeline, files, args=args)

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from mnet.tasks.data import ImageDecodeError, load_rgb
+from mnet.tasks.results import Result
 
-from .pipeline import DemoPipeline
-from .runners import RUNNERS
+from .draw import draw_results
+from .pipeline import DemoPipeline, fit_frame
 
 #: ask the browser for VGA frames (it asks for 1920×1440 otherwise): frames are then resized only
 #: once, to the model's input
@@ -32,12 +33,12 @@ def fps_update(state: dict | None) -> tuple[float | None, dict]:
     return fps, state
 
 
-def predictions_json(result, image_size: tuple[int, int]) -> dict[str, Any]:
+def predictions_json(results: Sequence[Result], image_size: tuple[int, int], total_ms: float) -> dict[str, Any]:
+    """The ``/predict`` answer: one result per task, every box in the uploaded photo's pixels."""
     return {
         "image_size": list(image_size),
-        "model_ms": round(result.model_ms, 2),
-        "total_ms": round(result.total_ms, 2),
-        "predictions": [p.to_dict() for p in result.predictions],
+        "total_ms": round(total_ms, 2),
+        "results": [r.to_dict() for r in results],
     }
 
 
@@ -71,16 +72,21 @@ def build_app(
         path = upload.get("path") if isinstance(upload, dict) else upload
         if not path:
             raise gr.Error("Upload an image first.")
+        t0 = time.perf_counter()
         try:
             img = np.asarray(load_rgb(path))
         except ImageDecodeError as e:
             # name the file as the user knows it, not by Gradio's temporary path
             raise gr.Error(f"Cannot read the upload: {str(e).replace(str(path), Path(path).name)}") from None
-        try:
-            res = pipeline.process(img, chosen or [], size, threshold)
+        try:  # the photo at its own size: boxes in its pixels
+            results = pipeline.results(img, chosen or [], size, threshold)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-        return res.image, predictions_json(res, img.shape[1::-1])
+        h, w = img.shape[:2]
+        shown = fit_frame(img)
+        sx, sy = shown.shape[1] / w, shown.shape[0] / h
+        drawn = draw_results(shown.copy(), [r.scaled(sx, sy, shown.shape[1::-1]) for r in results])
+        return drawn, predictions_json(results, (w, h), (time.perf_counter() - t0) * 1e3)
 
     with gr.Blocks(title="MobileNet suite", delete_cache=(300, 600)) as app:
         gr.Markdown(
@@ -138,7 +144,3 @@ def build_app(
 def default_tasks_for(tasks: Sequence[str]) -> list[str]:
     """Detection when it is available (boxes on people are the clearest live result), else the first."""
     return ["detection"] if "detection" in tasks else list(tasks[:1])
-
-
-def available_tasks(chooser) -> list[str]:
-    return [t for t in RUNNERS if chooser.entries(t)]

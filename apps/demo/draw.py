@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from mnet.tasks.results import Prediction
+from mnet.tasks.results import Result
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 #: one colour per task (RGB)
@@ -30,33 +30,35 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour
     return th + base + 4
 
 
-def draw_predictions(frame: np.ndarray, predictions: Iterable[Prediction], status: str = "") -> np.ndarray:
-    """Boxes with labels and per-box facts, a top-5 panel per classifying task, and a status line."""
+def _box(frame: np.ndarray, box, colour, thick: int, lines: list[str], scale: float) -> None:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    cv2.rectangle(frame, (x1, y1), (x2, y2), colour, thick)
+    ty = max(0, y1 - int(22 * scale))
+    for line in lines:
+        ty += _text(frame, line, (x1, ty), scale * 0.8, (0, 0, 0), bg=colour)
+
+
+def draw_results(frame: np.ndarray, results: Iterable[Result], status: str = "") -> np.ndarray:
+    """Boxes with labels, faces with age/gender/attributes, a top-5 panel per classifying task, and a
+    status line. Results must be in the frame's pixels (``Result.scaled`` maps them)."""
     h, w = frame.shape[:2]
     scale = max(0.4, min(w, h) / 900)
     thick = max(1, int(round(scale * 3)))
     y = 4
-    for pred in predictions:
-        colour = TASK_COLOURS.get(pred.task, (255, 255, 0))
-        for det in pred.detections:
-            x1, y1, x2, y2 = (int(round(v)) for v in det.box)
-            cv2.rectangle(frame, (x1, y1), (x2, y2), colour, thick)
-            lines = [f"{det.label.name} {det.label.score:.2f}"]
-            props = det.properties
-            if "age" in props or "gender" in props:
-                lines.append(
-                    " ".join(
-                        str(v) for v in (props.get("gender", ""), f"{props['age']:.0f}y" if "age" in props else "") if v
-                    )
-                )
-            lines += [f"{a.name} {a.score:.2f}" for a in det.attributes[:3]]
-            ty = max(0, y1 - int(22 * scale))
-            for line in lines:
-                ty += _text(frame, line, (x1, ty), scale * 0.8, (0, 0, 0), bg=colour)
-        if pred.labels:
-            y += _text(frame, f"{pred.task}:", (4, y), scale, colour)
-            for lab in pred.labels[:5]:
-                y += _text(frame, f"{lab.score:5.1%} {lab.name}", (4, y), scale * 0.9, colour)
+    for r in results:
+        colour = TASK_COLOURS.get(r.task, (255, 255, 0))
+        for b in r.boxes or []:
+            _box(frame, b.box, colour, thick, [f"{b.label} {b.score:.2f}"], scale)
+        for f in r.faces or []:
+            lines = [f"face {f.score:.2f}"]
+            if f.age is not None:
+                lines.append(f"{f.gender} {f.age:.0f}y")
+            lines += [f"{a.label} {a.score:.2f}" for a in f.attributes[:3]]
+            _box(frame, f.box, colour, thick, lines, scale)
+        if r.classes:
+            y += _text(frame, f"{r.task}:", (4, y), scale, colour)
+            for c in r.classes[:5]:
+                y += _text(frame, f"{c.score:5.1%} {c.label}", (4, y), scale * 0.9, colour)
     if status:
         _text(frame, status, (4, h - int(34 * scale) - 4), scale, (255, 255, 0))
     return frame

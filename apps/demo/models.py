@@ -1,11 +1,14 @@
-"""Which weights the demo offers: the registry's entries per task, by backbone size ``"α-ρ"``."""
+"""Which weights the demo offers: per task, the registry entries at hand, by backbone size ``"α-ρ"``."""
 
 from __future__ import annotations
 
-#: tasks whose runner reads another task's weights (the dogs head is the ImageNet classifier's dog rows)
+from mnet.tasks.face_attributes.pipeline import AGE_GENDER_WEIGHTS, ATTRIBUTE_WEIGHTS, FACE_DETECTORS
+from mnet.tasks.registry import task_names
+
+#: tasks whose weights are another task's (the dogs head is the ImageNet classifier's 120 dog rows)
 WEIGHTS_TASK = {"dogs": "classification"}
-#: detection entries that find faces, not COCO objects
-FACE_DETECTOR_SUFFIX = "_faces"
+#: tasks that run the faces-in-the-wild pipeline (its networks do not change with the size picked)
+FACE_TASKS = ("face_attributes",)
 
 
 def size_label(entry) -> str:
@@ -13,22 +16,35 @@ def size_label(entry) -> str:
 
 
 class WeightsChooser:
-    """Maps (task, size) to an available weights entry; an entry is available when it is cached or
-    its original file lies under ``source``. Falls back to the nearest available size."""
+    """Maps (task, size) to an available weights entry; an entry is available when it is cached or its
+    original file lies in a folder of originals (``$MNET_WEIGHTS_DIR``, ``--source``) — or, with
+    ``fetch=True``, always (downloaded on first use). Falls back to the nearest available size."""
 
-    def __init__(self, source: str | None = None) -> None:
-        from mnet.weights import list_entries
+    def __init__(self, *, fetch: bool = False) -> None:
+        from mnet.weights import get_entry, list_entries
         from mnet.weights.loader import is_available
 
+        def ok(entry) -> bool:
+            return fetch or is_available(entry)
+
         self.available: dict[str, list] = {}
-        for entry in list_entries():
-            if entry.name.endswith(FACE_DETECTOR_SUFFIX):  # face detectors serve the face pipeline only
+        for task in task_names():
+            if task in FACE_TASKS:
+                names = (FACE_DETECTORS["ssd"], AGE_GENDER_WEIGHTS, ATTRIBUTE_WEIGHTS)
+                if all(ok(get_entry(n)) for n in names):
+                    self.available[task] = [get_entry(ATTRIBUTE_WEIGHTS)]
                 continue
-            if is_available(entry, source):
-                self.available.setdefault(entry.task, []).append(entry)
+            wtask = WEIGHTS_TASK.get(task, task)
+            entries = [e for e in list_entries(wtask) if e.task == wtask and ok(e) and not e.name.endswith("_faces")]
+            if entries:
+                self.available[task] = entries
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.available)
 
     def entries(self, task: str) -> list:
-        return self.available.get(WEIGHTS_TASK.get(task, task), [])
+        return self.available.get(task, [])
 
     def sizes(self, task: str = "classification") -> list[str]:
         return sorted({size_label(e) for e in self.entries(task)}, key=lambda s: [-float(v) for v in s.split("-")])
@@ -37,8 +53,8 @@ class WeightsChooser:
         entries = self.entries(task)
         if not entries:
             raise ValueError(
-                f"no weights available for task {task!r}: fetch them first "
-                f"(`mnet weights list`, `mnet weights fetch NAME --source PATH`)"
+                f"no weights at hand for task {task!r}: name a folder of original weight files with "
+                "--source DIR (or $MNET_WEIGHTS_DIR), or fetch them with `mnet weights fetch NAME`"
             )
         alpha, res = (float(v) for v in size.split("-"))
         best = min(entries, key=lambda e: (abs(e.alpha - alpha), abs(e.resolution - res), e.name))

@@ -1,20 +1,25 @@
-"""One frame in, annotated frame and predictions out; models loaded once per (task, weights)."""
+"""One frame in, annotated frame and results out, through the suite's one inference path.
+
+Each (task, weights) is loaded once as a :class:`~mnet.tasks.inference.Predictor` (or the faces
+pipeline) on the chosen runtime and reused for every frame; results are :class:`~mnet.tasks.results.Result`
+s, boxes in the pixels of the image given.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
-from mnet.tasks.results import Prediction
+from mnet.tasks.results import Result
 
-from .draw import draw_predictions
-from .runners import RUNNERS, Runner
+from .draw import draw_results
+from .models import FACE_TASKS
 
 #: the longest side frames are shown and processed at; larger camera frames are resized once
 DISPLAY_MAX_SIDE = 640
@@ -23,7 +28,7 @@ DISPLAY_MAX_SIDE = 640
 @dataclass
 class FrameResult:
     image: np.ndarray
-    predictions: list[Prediction] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
     model_ms: float = 0.0
     total_ms: float = 0.0
 
@@ -50,63 +55,57 @@ def fit_frame(frame: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray
 
 
 class DemoPipeline:
-    """Holds the loaded runners and runs the chosen tasks on a frame.
+    """Loaded predictors per (task, weights), and one call per frame for the chosen tasks.
 
-    ``choose_weights(task, size)`` maps a task and a backbone size (``"1.0-224"``) to a weights
-    entry; ``source`` is passed to the weights loader (a local file or folder, instead of a download).
-    """
+    ``choose_weights(task, size)`` maps a task and a backbone size (``"1.0-224"``) to a weights entry."""
 
     def __init__(
-        self, choose_weights, *, source: str | None = None, threads: int | None = None, runtime: str = "auto"
+        self, choose_weights: Callable[[str, str], str], *, runtime: str = "auto", threads: int | None = None
     ) -> None:
         self.choose_weights = choose_weights
-        self.source = source
         self.runtime = runtime
-        self._runners: dict[tuple[str, str], Runner] = {}
+        self.threads = threads
+        self._predictors: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        if threads:
-            torch.set_num_threads(threads)
 
-    def runner(self, task: str, weights: str) -> Runner:
+    def predictor(self, task: str, weights: str) -> Any:
+        from mnet.tasks.runtime.load import load_face_pipeline, load_predictor
+
         key = (task, weights)
         with self._lock:
-            if key not in self._runners:
-                if task not in RUNNERS:
-                    raise ValueError(f"the demo has no runner for task {task!r}; available: {', '.join(RUNNERS)}")
-                runner = RUNNERS[task](weights, source=self.source, runtime=self.runtime)
-                runner(np.zeros((480, 640, 3), np.uint8))  # warm-up: the first pass builds kernels
-                self._runners[key] = runner
-            return self._runners[key]
+            if key not in self._predictors:
+                if task in FACE_TASKS:
+                    p = load_face_pipeline(attributes=weights, runtime=self.runtime, threads=self.threads)
+                else:
+                    p = load_predictor(task, weights, runtime=self.runtime, threads=self.threads)
+                p.predict(np.zeros((480, 640, 3), np.uint8))  # warm-up: the first run builds kernels
+                self._predictors[key] = p
+            return self._predictors[key]
 
     def preload(self, tasks: Sequence[str], size: str) -> None:
-        """Load and warm the runners for these tasks now, so the first camera frame is not slow."""
+        """Load and warm the predictors for these tasks now, so the first camera frame is not slow."""
         for task in tasks:
-            self.runner(task, self.choose_weights(task, size))
+            self.predictor(task, self.choose_weights(task, size))
+
+    def results(self, image: np.ndarray, tasks: Sequence[str], size: str, threshold: float = 0.5) -> list[Result]:
+        """Each chosen task's :class:`Result` for an RGB uint8 image, boxes in its pixels."""
+        out = []
+        for task in tasks:
+            p = self.predictor(task, self.choose_weights(task, size))
+            t0 = time.perf_counter()
+            r = p.predict(image, score_threshold=threshold)
+            r.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
+            out.append(r)
+        return out
 
     def process(
         self, frame: np.ndarray, tasks: Sequence[str], size: str, threshold: float = 0.5, *, fps: float | None = None
     ) -> FrameResult:
+        """A camera frame (any size) → shrunk for display, the tasks run on it, results drawn."""
         t0 = time.perf_counter()
         frame = fit_frame(frame)
-        runners = [self.runner(t, self.choose_weights(t, size)) for t in tasks]
-        preds: list[Prediction] = []
-        model_ms = 0.0
-        groups: dict[object, list[Runner]] = {}
-        for r in runners:  # runners on the same backbone weights share one backbone pass
-            groups.setdefault(r.backbone_key, []).append(r)
-        with torch.inference_mode():
-            for group in groups.values():
-                t1 = time.perf_counter()
-                feats = group[0].features(group[0].prepare(frame))
-                shared_ms = (time.perf_counter() - t1) * 1e3
-                for r in group:
-                    t2 = time.perf_counter()
-                    pred = r.head(feats, frame.shape[:2], threshold)
-                    pred.model_ms = shared_ms + (time.perf_counter() - t2) * 1e3
-                    preds.append(pred)
-                model_ms += (time.perf_counter() - t1) * 1e3
-        status = f"model {model_ms:.0f} ms"
-        if fps:
-            status += f" | {fps:.1f} FPS"
-        out = draw_predictions(frame.copy(), preds, status)
-        return FrameResult(out, preds, model_ms, (time.perf_counter() - t0) * 1e3)
+        results = self.results(frame, tasks, size, threshold)
+        model_ms = sum(r.timings_ms["total"] for r in results)
+        status = f"model {model_ms:.0f} ms" + (f" | {fps:.1f} FPS" if fps else "")
+        out = draw_results(frame.copy(), results, status)
+        return FrameResult(out, results, model_ms, (time.perf_counter() - t0) * 1e3)

@@ -1,5 +1,1 @@
 """ImageNet-style classification: the backbone with its global-pool + FC head (paper Table 1)."""
-
-from .task import ClassificationTask
-
-__all__ = ["ClassificationTask"]

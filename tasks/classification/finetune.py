@@ -13,6 +13,8 @@ from torch import nn
 
 from mnet.backbone import mobilenet_v1
 
+from ..pretrained import model_predictor
+
 HEAD = ("head.fc.weight", "head.fc.bias")
 
 
@@ -97,9 +99,8 @@ def classification_train_parts(task, cfg: Mapping[str, Any]):
     if val_split:
 
         def evaluate(model: nn.Module) -> dict[str, Any]:
-            return task.evaluate(
-                model, d["root"], split=val_split, batch_size=int(d["batch_size"]), progress=False, preprocess=pre
-            )
+            predictor = model_predictor(task, model, pre, labels=list(train_set.classes.names))
+            return task.evaluate(predictor, d["root"], split=val_split, batch_size=int(d["batch_size"]), progress=False)
 
     loss = nn.CrossEntropyLoss(label_smoothing=float((cfg.get("loss") or {}).get("label_smoothing", 0.0)))
     export = {

@@ -1,8 +1,12 @@
-"""Top-k accuracy, accumulated over batches."""
+"""Top-k accuracy, accumulated over batches of ranked predictions."""
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..results import Label
 
 
 class TopK:
@@ -13,16 +17,16 @@ class TopK:
         self.correct = {k: 0 for k in ks}
         self.n = 0
 
-    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        if logits.ndim != 2 or logits.shape[0] != labels.shape[0]:
-            raise ValueError(f"logits {tuple(logits.shape)} do not match labels {tuple(labels.shape)}")
-        if int(labels.max()) >= logits.shape[1]:
-            raise ValueError(f"label {int(labels.max())} is outside the model's {logits.shape[1]} classes")
-        top = logits.topk(min(max(self.ks), logits.shape[1]), dim=1).indices
-        hit = top == labels[:, None]
-        for k in self.ks:
-            self.correct[k] += int(hit[:, :k].any(dim=1).sum())
-        self.n += int(labels.shape[0])
+    def update(self, ranked: Sequence[Sequence[Label]], labels: Sequence[int]) -> None:
+        """``ranked``: per image the predicted classes, best first (``Label.index``); ``labels``: the truth."""
+        labels = np.asarray(labels).reshape(-1)
+        if len(ranked) != len(labels):
+            raise ValueError(f"{len(ranked)} predictions for {len(labels)} labels")
+        for row, y in zip(ranked, labels):
+            order = [item.index for item in row]
+            for k in self.ks:
+                self.correct[k] += int(int(y) in order[:k])
+        self.n += len(labels)
 
     def result(self) -> dict[str, float]:
         return {f"top{k}": 100.0 * self.correct[k] / max(self.n, 1) for k in self.ks}

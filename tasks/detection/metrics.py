@@ -9,27 +9,24 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+from ..results import Box
 
 #: names of COCOeval's 12 summary numbers, in its order
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
-def to_coco_results(
-    image_id: int, detections: dict[str, torch.Tensor], category_ids: Sequence[int]
-) -> list[dict[str, Any]]:
-    """One image's detections (xyxy pixels of the original image, 1-based labels) → COCO results rows."""
-    boxes = detections["boxes"].detach().cpu().double().numpy().reshape(-1, 4)
-    scores = detections["scores"].detach().cpu().numpy()
-    labels = detections["labels"].detach().cpu().numpy()
+def to_coco_results(image_id: int, boxes: Sequence[Box], category_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """One image's :class:`~mnet.tasks.results.Box` es (xyxy pixels of the original image, 1-based class
+    ``index``) → COCO results rows."""
     rows = []
-    for (x1, y1, x2, y2), s, l in zip(boxes, scores, labels):
+    for b in boxes:
+        x1, y1, x2, y2 = b.box
         rows.append(
             {
                 "image_id": int(image_id),
-                "category_id": int(category_ids[int(l) - 1]),
+                "category_id": int(category_ids[b.index - 1]),
                 "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2), round(float(y2 - y1), 2)],
-                "score": round(float(s), 5),
+                "score": round(float(b.score), 5),
             }
         )
     return rows

@@ -41,13 +41,13 @@ class PostprocessConfig:
             raise ValueError(f"max_detections must be >= 1, got {self.max_detections}")
 
 
-def _candidates(scores: torch.Tensor, cfg: PostprocessConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """(indices, scores) of the ``pre_nms_top_k`` best entries of ``scores`` above the threshold.
+def candidates(scores: torch.Tensor, threshold: float, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, scores) of the ``top_k`` best entries of ``scores`` above ``threshold``.
 
     Top-k first, threshold second: the same set as thresholding first, without a data-dependent
-    branch, so the traced graph (``mnet export --with-postprocess``) runs the same selection."""
-    top = scores.topk(min(cfg.pre_nms_top_k, scores.numel()))
-    keep = top.values > cfg.score_threshold
+    branch, so the traced graph (the exported inference network) runs the same selection."""
+    top = scores.topk(min(top_k, scores.numel()))
+    keep = top.values > threshold
     return top.indices[keep], top.values[keep]
 
 
@@ -87,17 +87,16 @@ def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, 
 def batched_greedy_nms(
     boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float, max_keep: int
 ) -> torch.Tensor:
-    """:func:`greedy_nms` within each label: boxes of different labels are moved apart so they never
-    overlap (torchvision ``batched_nms``'s coordinate trick)."""
-    if boxes.numel() == 0:
-        return torch.empty(0, dtype=torch.int64)
-    offsets = labels.to(boxes) * (boxes.max() + 1)
+    """:func:`greedy_nms` within each label, for boxes normalised to [0, 1]: boxes of different labels
+    are moved 2 apart so they never overlap (torchvision ``batched_nms``'s coordinate trick with a
+    constant offset: no data-dependent branch, so a traced graph is right for any number of boxes)."""
+    offsets = labels.to(boxes) * 2.0
     return greedy_nms(boxes + offsets[:, None], scores, iou_threshold, max_keep)
 
 
 def _per_class(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig):
     num_classes = scores.shape[1]
-    keep, s = _candidates(scores.flatten(), cfg)
+    keep, s = candidates(scores.flatten(), cfg.score_threshold, cfg.pre_nms_top_k)
     anchor_idx, labels = keep // num_classes, keep % num_classes
     b = boxes[anchor_idx]
     kept = batched_greedy_nms(b, s, labels, cfg.iou_threshold, cfg.max_detections)
@@ -106,7 +105,7 @@ def _per_class(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig
 
 def _fast(boxes: torch.Tensor, scores: torch.Tensor, cfg: PostprocessConfig):
     best, labels = scores.max(dim=1)
-    keep, s = _candidates(best, cfg)
+    keep, s = candidates(best, cfg.score_threshold, cfg.pre_nms_top_k)
     b, l = boxes[keep], labels[keep]
     kept = greedy_nms(b, s, cfg.iou_threshold, cfg.max_detections)
     return b[kept], s[kept], l[kept] + 1

@@ -9,28 +9,27 @@ training targets per image are ``boxes`` (G, 4) float, xyxy, in pixels of that t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mnet.backbone import Cost, count_cost
+from mnet.weights import Preprocess
 
 from ..base import Task, register_task
+from ..inference import Predictor
+from ..pretrained import model_predictor
 from .anchors import AnchorConfig
-from .data import CocoDetection, collate, collate_targets
+from .data import CocoDetection, collate_targets
 from .loss import LossConfig
 from .metrics import coco_eval, to_coco_results, write_results
 from .model import SSD, SSDConfig
-from .network import SSDNetwork, SSDOnRuntime, SSDWithNMS, detections
+from .network import SSDWithNMS
 from .postprocess import PostprocessConfig
-from .predict import eval_transform
 from .transforms import EvalTransform, TrainTransform
 
 #: nested config blocks that ``build_model`` accepts as plain dicts (as stored in weights metadata)
@@ -85,7 +84,6 @@ class DetectionTask(Task):
     name = "detection"
     primary_metric = "AP"
     weights_tasks = ("detection",)
-    description = "COCO object detection, SSD on MobileNetV1 (COCO bbox mAP)"
     check_images = ("data", "coco", "val2017")
     calibration_images = ("data", "coco", "train2017")
 
@@ -96,120 +94,51 @@ class DetectionTask(Task):
         """Backbone taps + extra layers + heads (decode/NMS has no Mult-Adds by the paper's convention)."""
         return count_cost(model, resolution, forward=lambda m, x: m.forward_raw(x))
 
-    def inference_fn(self, model: nn.Module) -> Callable[[torch.Tensor], object]:
-        """The network, then decode and NMS (what a user waits for)."""
-        model.eval()
-        return model
+    def output_kind(self, model: nn.Module) -> str:
+        return "boxes"
 
-    def network(self, model: nn.Module) -> nn.Module:
-        """SSD up to decoded boxes and scores (see :mod:`tasks.detection.network`); NMS stays outside."""
-        return SSDNetwork(model)
-
-    def export_network(self, model: nn.Module, *, with_postprocess: bool = False) -> nn.Module:
-        """The network, or with ``with_postprocess`` a batch-1 graph that ends in the model's NMS
-        (ONNX ``NonMaxSuppression``; :class:`~tasks.detection.network.SSDWithNMS`)."""
-        return SSDWithNMS(model) if with_postprocess else self.network(model)
-
-    def with_network(self, model: nn.Module, network: Callable[..., Any]) -> SSDOnRuntime:
-        return SSDOnRuntime(model, network)
-
-    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
-        return {"config": model.config.postprocess} if model is not None else {}
-
-    def postprocess(
-        self,
-        outputs: Any,
-        *,
-        labels: Sequence[str] | None = None,
-        top_k: int = 5,
-        image_sizes: Sequence[tuple[int, int]] | None = None,
-        config: PostprocessConfig | None = None,
-        **_: Any,
-    ) -> list[dict[str, Any]]:
-        """Network outputs (numpy: boxes + scores, or boxes + scores + labels of a graph with NMS) →
-        per image ``{"detections": [{"box": [x1, y1, x2, y2] pixels of the original, "score", "index", "label"}]}``.
-        ``config`` is the model's NMS settings (needed unless the graph ran NMS); ``image_sizes`` (W, H)."""
-        outs = [
-            torch.from_numpy(np.asarray(o, dtype=np.float32 if i < 2 else np.int64))
-            for i, o in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs])
-        ]
-        if len(outs) == 2 and config is None:
-            raise ValueError("detection postprocess needs the model's NMS settings (config=PostprocessConfig)")
-        n = 1 if len(outs) == 3 else len(outs[0])
-        sizes = [(h, w) for w, h in image_sizes] if image_sizes else [(1, 1)] * n
-        results = []
-        for det in detections(outs, config or PostprocessConfig(), sizes):
-            results.append(
-                {
-                    "detections": [
-                        {
-                            "box": [round(float(v), 2) for v in box],
-                            "score": float(score),
-                            "index": int(lab),
-                            "label": labels[int(lab) - 1] if labels and 0 < lab <= len(labels) else str(int(lab)),
-                        }
-                        for box, score, lab in zip(
-                            det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist()
-                        )
-                    ]
-                }
-            )
-        return results
+    def inference_network(self, model: nn.Module) -> nn.Module:
+        """SSD → decoded boxes → the model's NMS, all in the graph (one image at a time; see
+        :mod:`mnet.tasks.detection.network`)."""
+        return SSDWithNMS(model)
 
     def evaluate(
         self,
-        model: nn.Module,
+        predictor: Predictor,
         data: str | Path,
         *,
         split: str | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
         progress: bool = True,
-        preprocess: Any = None,
-        weights_meta: dict[str, Any] | None = None,
         limit: int | None = None,
-        results_json: str | Path | None = "auto",
-        postprocess: dict[str, Any] | None = None,
+        results_json: str | Path | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """COCOeval (bbox) on ``<data>/<split>`` (default val2017) → AP, AP50, AP75, APs/m/l, AR…, ``n``.
-
-        ``postprocess`` overrides the model's (e.g. ``{"nms": "per_class", "max_detections": 100}``);
-        ``preprocess`` (the weights' recorded input recipe) sets the normalisation; ``results_json``
-        is where the detections go in COCO results format (``"auto"``: ``runs/detection/``, None: nowhere).
-        """
-        if not isinstance(model, (SSD, SSDOnRuntime)):
-            raise ValueError(f"detection evaluation needs an SSD model, got {type(model).__name__}")
+        """COCOeval (bbox) on ``<data>/<split>`` (default val2017) → AP, AP50, AP75, APs/m/l, AR…, ``n``,
+        through the one inference path (:class:`~mnet.tasks.inference.Predictor`: photo → boxes in its
+        pixels). ``results_json``: where to write the detections in COCO results format (default: nowhere)."""
+        kwargs.pop("batch_size", None), kwargs.pop("num_workers", None)  # detections run one photo at a time
         if kwargs:
             raise ValueError(f"unknown detection evaluation option(s): {sorted(kwargs)}")
-        if postprocess:
-            model = with_postprocess(model, **postprocess)
+        if predictor.kind != "boxes":
+            raise ValueError(
+                f"{predictor.model}: detection evaluation needs a detector, got a {predictor.kind!r} model"
+            )
         split = split or "val2017"
         ds = CocoDetection(data, split)
-        category_ids = list(model.config.category_ids or ds.category_ids)
-        if model.config.category_ids is None and len(category_ids) != model.config.num_classes:
+        category_ids = list(predictor.meta.get("category_ids") or ds.category_ids)
+        n_classes = len(predictor.labels) if predictor.labels else None
+        if n_classes is not None and len(category_ids) < n_classes:
             raise ValueError(
-                f"model has {model.config.num_classes} classes but {ds.ann_file} has "
-                f"{len(category_ids)} categories; give the model category_ids"
+                f"{predictor.model} has {n_classes} classes but {ds.ann_file} has {len(category_ids)} "
+                "categories; give the model category_ids"
             )
-        ds.transform = eval_transform(model, preprocess)
-        if limit is not None:
-            ds.ids = ds.ids[:limit]
-        loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
-        device = next(model.parameters()).device
-        model.eval()
+        ids = ds.ids[:limit] if limit is not None else ds.ids
         results: list[dict[str, Any]] = []
-        with torch.inference_mode():
-            for images, targets in tqdm(loader, desc=f"eval detection {split}", unit="batch", disable=not progress):
-                dets = model(images.to(device), image_sizes=[t["orig_size"] for t in targets])
-                for t, d in zip(targets, dets):
-                    results.extend(to_coco_results(t["image_id"], d, category_ids))
-        metrics: dict[str, Any] = coco_eval(ds.coco, results, ds.ids)
+        for img_id in tqdm(ids, desc=f"eval detection {split}", unit="img", disable=not progress):
+            r = predictor.predict_file(ds.image_dir / ds.coco.imgs[img_id]["file_name"])
+            results.extend(to_coco_results(img_id, r.boxes, category_ids))
+        metrics: dict[str, Any] = coco_eval(ds.coco, results, ids)
         metrics["detections"] = len(results)
-        metrics["postprocess"] = asdict(model.config.postprocess)
-        if results_json == "auto":
-            name = (weights_meta or {}).get("entry") or "model"
-            results_json = Path("runs") / "detection" / f"{name}_{split}_results.json"
         if results_json:
             metrics["results_json"] = str(write_results(results, results_json))
         return metrics
@@ -220,7 +149,7 @@ class DetectionTask(Task):
         the dataset's classes with optional ImageNet backbone weights (``model.backbone_weights``)."""
         overrides = {k: v for k, v in (m.get("ssd") or {}).items()}
         if m.get("weights"):
-            from mnet.weights import build_pretrained
+            from ..pretrained import build_pretrained
 
             model, w = build_pretrained(m["weights"], source=m.get("weights_source"), **overrides)
             preprocess = w.meta.get("preprocess")
@@ -273,15 +202,8 @@ class DetectionTask(Task):
         if val_split:
 
             def evaluate(model: nn.Module) -> dict[str, Any]:
-                r = self.evaluate(
-                    model,
-                    d["root"],
-                    split=val_split,
-                    batch_size=int(d["batch_size"]),
-                    progress=False,
-                    results_json=None,
-                    limit=d.get("val_limit"),
-                )
+                predictor = model_predictor(self, model, Preprocess.from_dict(preprocess), labels=train_set.class_names)
+                r = self.evaluate(predictor, d["root"], split=val_split, progress=False, limit=d.get("val_limit"))
                 return {k: r[k] for k in ("AP", "AP50", "AP75", "AR100", "n")}
 
         export = {

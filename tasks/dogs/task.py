@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from mnet.backbone import Cost, count_cost, mobilenet_v1
 
 from ..base import Task, register_task
 from ..classification.augment import train_transform
+from ..inference import Predictor
+from ..pretrained import Pretrained, model_predictor
 from .data import NUM_BREEDS, StanfordDogs, breeds
 from .pretrained import dogs_model_from_weights
 
@@ -28,7 +29,6 @@ class DogsTask(Task):
     name = "dogs"
     primary_metric = "top1"
     weights_tasks = ("dogs", "classification")
-    description = "Stanford Dogs fine-grained recognition, 120 breeds (top-1 / top-5)"
 
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
         kwargs.setdefault("num_classes", NUM_BREEDS)
@@ -50,51 +50,53 @@ class DogsTask(Task):
         120 dog rows as the head (``head='zero_shot'``) or a fresh head (``'random'``)."""
         return dogs_model_from_weights(weights, resolution=resolution, head=head, source=source)[0]
 
-    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> tuple[nn.Module, Any]:
-        """Dogs weights, or ImageNet classification weights as the zero-shot dogs model (``mnet eval dogs``)."""
-        model, w, _ = dogs_model_from_weights(weights, source=source)
-        return model.eval(), w
+    def load_pretrained(self, weights: str | Path, *, source: str | Path | None = None) -> Pretrained:
+        """Dogs weights, or ImageNet classification weights as the zero-shot dogs model (their 120 dog
+        rows), named by breed."""
+        from ..pretrained import pretrained
+
+        model, w, info = dogs_model_from_weights(weights, source=source)
+        name = f"{weights} (zero-shot dog rows)" if info["head_init"] == "zero_shot" else str(weights)
+        return pretrained(
+            w, model, name, task=self.name, labels=[b.name for b in breeds()], model_kwargs=info["model_kwargs"]
+        )
 
     def evaluate(
         self,
-        model: nn.Module,
+        predictor: Predictor,
         data: str | Path,
         *,
         split: str | None = None,
         batch_size: int = 32,
         num_workers: int = 0,
         progress: bool = True,
-        preprocess: Any = None,
         on_bad_image: str = "error",
         limit: int | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Top-1 / top-5 (%) and ``n`` on a split (default ``test``). ``preprocess``: a
-        :class:`weights.Preprocess` (default TF-slim's eval recipe at the model's resolution: central
-        crop 0.875, resize, RGB in [-1, 1])."""
-        from tqdm import tqdm
+        """Top-1 / top-5 (%), ``n`` and skipped images on a split (default ``test``), with the predictor's
+        own input recipe."""
+        from ..classification.evaluate import ranked_accuracy
+        from ..data.batches import collate_skip_bad
 
-        from mnet.weights import Preprocess
-
-        from ..classification.metrics import TopK
-        from ..engine.data import collate_skip_bad
-
-        preprocess = preprocess or Preprocess(int(model.config.resolution), crop_fraction=0.875)
-        ds = StanfordDogs(data, split or "test", preprocess, on_bad_image=on_bad_image)
+        ds = StanfordDogs(data, split or "test", predictor.preprocess.to_array, on_bad_image=on_bad_image)
         if limit is not None:
             ds.samples = ds.samples[:limit]
-        loader = torch.utils.data.DataLoader(
-            ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_skip_bad()
+        meter, bad = ranked_accuracy(
+            predictor,
+            ds,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
+            desc=f"eval dogs/{ds.split}",
+            collate_fn=collate_skip_bad(),
         )
-        device = next(model.parameters()).device
-        model.eval()
-        meter, bad_images = TopK((1, 5)), len(ds.skipped)
-        with torch.inference_mode():
-            for batch, bad in tqdm(loader, desc=f"eval dogs/{ds.split}", unit="batch", disable=not progress):
-                bad_images += bad
-                if batch is not None:
-                    meter.update(model(batch[0].to(device)).cpu(), batch[1])
-        return {**meter.result(), "n": meter.n, "skipped_images": bad_images, "preprocess": preprocess.to_dict()}
+        return {
+            **meter.result(),
+            "n": meter.n,
+            "skipped_images": bad + len(ds.skipped),
+            "preprocess": predictor.preprocess.to_dict(),
+        }
 
     def train_parts(self, cfg: Mapping[str, Any]):
         from dataclasses import replace
@@ -143,13 +145,12 @@ class DogsTask(Task):
 
             def evaluate(model: nn.Module) -> dict[str, Any]:
                 return self.evaluate(
-                    model,
+                    model_predictor(self, model, pre, labels=[b.name for b in breeds()]),
                     d["root"],
                     split=val_split,
                     batch_size=int(d["batch_size"]),
                     progress=False,
                     on_bad_image=on_bad,
-                    preprocess=pre,
                 )
 
         loss = nn.CrossEntropyLoss(label_smoothing=float((cfg.get("loss") or {}).get("label_smoothing", 0.0)))

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, DistributedSampler, default_collate
+from torch.utils.data import Dataset, DistributedSampler
 
 
 class ResumableSampler(DistributedSampler):
@@ -72,17 +72,6 @@ def sample_seed(*parts: int) -> int:
         h = (h ^ (int(p) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
         h ^= h >> 31
     return h & 0x7FFFFFFFFFFFFFFF
-
-
-class collate_skip_bad:  # noqa: N801  (used like a function; a class so it pickles into workers)
-    """Drop ``None`` samples, collate the rest; returns ``(batch or None, number dropped)``."""
-
-    def __init__(self, collate: Callable[[Sequence[Any]], Any] | None = None) -> None:
-        self.collate = collate or default_collate
-
-    def __call__(self, samples: Sequence[Any]) -> tuple[Any, int]:
-        good = [s for s in samples if s is not None]
-        return (self.collate(good) if good else None), len(samples) - len(good)
 
 
 def to_device(obj: Any, device: torch.device, channels_last: bool = False) -> Any:

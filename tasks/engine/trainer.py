@@ -20,10 +20,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..data.batches import collate_skip_bad
 from . import distributed as D
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import dump_config
-from .data import ResumableSampler, SeededDataset, collate_skip_bad, sample_seed, to_device
+from .data import ResumableSampler, SeededDataset, sample_seed, to_device
 from .ema import ModelEMA
 from .logger import RunLogger
 from .optim import NORM_TYPES, build_optimizer, build_scheduler

@@ -6,17 +6,21 @@
   male) and age (100-way softmax; the expected value is the age), the layout of the "faceres-deep"
   model this suite imports. The output is one (N, 101) tensor, ``[gender logit, age logits...]``,
   so it exports as a single array.
+* ``retinaface``: the RetinaFace MobileNet-0.25 face detector (:mod:`.retinaface`), which finds the
+  faces the other two describe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from mnet.backbone import MobileNetV1, mobilenet_v1
 
+from ..base import Sigmoid
 from .celeba import CELEBA_ATTRIBUTES
 
 
@@ -54,5 +58,42 @@ def age_gender_model(*, alpha: float, resolution: int, hidden: int = 256, num_ag
     return model
 
 
-#: head name → builder (keyword-only α, ρ, head options, backbone options)
-FACE_MODELS: dict[str, Callable[..., MobileNetV1]] = {"attributes": attribute_model, "age_gender": age_gender_model}
+class AgeGender(nn.Module):
+    """The age/gender model → ``{"age": expected age, "male": probability of male}`` (the ``age_gender`` kind)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        age, male = decode_age_gender(self.model(x).float())
+        return {"age": age, "male": male}
+
+
+def retinaface_model(*, alpha: float, resolution: int, **kw) -> nn.Module:
+    from .retinaface import RetinaFace
+
+    return RetinaFace(alpha=alpha, resolution=resolution, **kw)
+
+
+def retinaface_network(model: nn.Module) -> nn.Module:
+    from .retinaface import RetinaFaceWithNMS
+
+    return RetinaFaceWithNMS(model)
+
+
+@dataclass(frozen=True)
+class FaceModel:
+    """One kind of face model: how to build it, and its inference network and output kind."""
+
+    build: Callable[..., nn.Module]
+    network: Callable[[nn.Module], nn.Module]
+    kind: str
+
+
+#: head name (``model_kwargs["head"]``) → the face model of that kind
+FACE_MODELS: dict[str, FaceModel] = {
+    "attributes": FaceModel(attribute_model, Sigmoid, "attributes"),
+    "age_gender": FaceModel(age_gender_model, AgeGender, "age_gender"),
+    "retinaface": FaceModel(retinaface_model, retinaface_network, "boxes"),
+}

@@ -1,161 +1,111 @@
 """Faces in the wild: detect → crop each face (square, with margin) → age/gender and attributes per face.
 
-Detectors are a registry: ``ssd`` (the face-api.js SSD-MobileNetV1, the primary one) and ``retinaface``
-(RetinaFace MobileNet-0.25, which also gives 5 landmarks). Age and gender come from the imported
-faceres-deep model; attributes from any suite face-attribute weights (e.g. one trained with
-``python -m mnet.tasks.face_attributes.grid``), when given.
+Three networks on the one inference path (:class:`~mnet.tasks.inference.Predictor`, any session): a face
+detector (``ssd``: the face-api.js SSD-MobileNetV1, the default; ``retinaface``: RetinaFace
+MobileNet-0.25, which also gives 5 landmarks), the imported faceres-deep age/gender model, and the
+suite's CelebA attribute model. This module needs no torch: with exported networks it runs on ONNX
+Runtime alone (``mnet.tasks.runtime.load.load_face_pipeline`` builds one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
-from .celeba import crop_box
-from .model import decode_age_gender
+from ..inference import Predictor, as_rgb
+from ..results import Face, Result
 
-AGE_GENDER_WEIGHTS = "faceres_mobilenet_v1_1.0_224.age_gender"
-
-
-@dataclass
-class DetectedFaces:
-    boxes: torch.Tensor  # (K, 4) xyxy pixels
-    scores: torch.Tensor  # (K,)
-    landmarks: torch.Tensor | None = None  # (K, 5, 2) pixels
-
-
-def _ssd(image: np.ndarray, score_threshold: float | None) -> DetectedFaces:
-    from ..detection.faces import detect_faces
-
-    boxes, scores = detect_faces(image, min_score=score_threshold)
-    return DetectedFaces(boxes, scores)
-
-
-def _retinaface(image: np.ndarray, score_threshold: float | None) -> DetectedFaces:
-    from .retinaface import detect_faces_retina
-
-    kw = {} if score_threshold is None else {"score_threshold": score_threshold}
-    f = detect_faces_retina(image, **kw)
-    return DetectedFaces(f.boxes, f.scores, f.landmarks)
-
-
-#: detector name → (RGB uint8 (H, W, 3), score threshold or None for the detector's default) → faces
-FACE_DETECTORS: dict[str, Callable[[np.ndarray, float | None], DetectedFaces]] = {
-    "ssd": _ssd,
-    "retinaface": _retinaface,
+#: detector name → its weights entry
+FACE_DETECTORS: dict[str, str] = {
+    "ssd": "ssd_mobilenet_v1_1.0_512.faceapi_faces",
+    "retinaface": "retinaface_mobilenet_v1_0.25_640.biubug6_widerface",
 }
+AGE_GENDER_WEIGHTS = "faceres_mobilenet_v1_1.0_224.age_gender"
+#: the suite's CelebA attribute model (``mnet.tasks.face_attributes.pretrained``)
+ATTRIBUTE_WEIGHTS = "celeba_attributes_mobilenet_v1_1.0_224.mnet"
+
+
+def crop_square(img: Image.Image, box: tuple[float, float, float, float], margin: float) -> Image.Image:
+    """The square around ``box`` (x1, y1, x2, y2) grown by ``margin`` of its longer side on each side
+    (outside the photo: black), as the face models were trained on."""
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return img.crop((round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2)))
 
 
 @dataclass
-class Face:
-    box: list[float]  # xyxy pixels
-    score: float
-    age: float
-    gender: str  # "male" | "female"
-    gender_score: float  # confidence in ``gender``
-    attributes: list[tuple[str, float]] = field(default_factory=list)  # top attributes, most probable first
-    landmarks: list[list[float]] | None = None
+class FacePipeline:
+    """``pipeline.predict(image)`` → a :class:`Result` whose ``faces`` each carry box, score, age, gender
+    and the ``top_k`` most probable attributes; no face found → an empty list."""
 
-    def to_dict(self) -> dict[str, Any]:
+    detector: Predictor
+    age_gender: Predictor | None = None
+    attributes: Predictor | None = None
+    margin: float = 0.1
+    top_k: int = 5
+    #: seconds per stage per image (``detect``, ``faces``: the age/gender and attribute networks)
+    timings: dict[str, list[float]] = field(default_factory=lambda: {"detect": [], "faces": []})
+
+    def __post_init__(self) -> None:
+        if self.detector.kind != "boxes":
+            raise ValueError(f"{self.detector.model}: not a face detector (it outputs {self.detector.kind!r})")
+        for p, kind in ((self.age_gender, "age_gender"), (self.attributes, "attributes")):
+            if p is not None and p.kind != kind:
+                raise ValueError(f"{p.model}: expected {kind} weights for faces, got a {p.task} {p.kind!r} model")
+
+    @property
+    def model(self) -> str:
+        return " + ".join(p.model for p in (self.detector, self.age_gender, self.attributes) if p is not None)
+
+    @property
+    def runtime(self) -> str:
+        return self.detector.runtime
+
+    def _batch(self, predictor: Predictor, crops: list[Image.Image]) -> np.ndarray:
+        return np.stack([predictor.preprocess.to_array(c) for c in crops])
+
+    def predict(
+        self, image: Image.Image | np.ndarray, *, name: str | None = None, score_threshold: float = 0.0
+    ) -> Result:
+        img = as_rgb(image)
+        t0 = time.perf_counter()
+        found = self.detector.predict(img, score_threshold=score_threshold)
+        t1 = time.perf_counter()
+        faces = [Face(b.box, b.score, landmarks=b.keypoints) for b in found.boxes or []]
+        if faces:
+            crops = [crop_square(img, f.box, self.margin) for f in faces]
+            if self.age_gender is not None:
+                x = self._batch(self.age_gender, crops)
+                for f, (age, gender, conf) in zip(faces, self.age_gender.decoded(x, [])):
+                    f.age, f.gender, f.gender_score = age, gender, conf
+            if self.attributes is not None:
+                x = self._batch(self.attributes, crops)
+                for f, ranked in zip(faces, self.attributes.decoded(x, [], top_k=self.top_k)):
+                    f.attributes = list(ranked)
+        t2 = time.perf_counter()
+        self.timings["detect"].append(t1 - t0)
+        self.timings["faces"].append(t2 - t1)
+        result = Result("face_attributes", self.model, img.size, name, faces=faces)
+        result.timings_ms = {"detect": (t1 - t0) * 1e3, "faces": (t2 - t1) * 1e3}
+        return result
+
+    def timing_summary(self) -> dict[str, float]:
+        """Median milliseconds per image: face detection, the face networks, and both."""
+        if not self.timings["detect"]:
+            return {}
+        both = [a + b for a, b in zip(self.timings["detect"], self.timings["faces"])]
         return {
-            "box": [round(v, 1) for v in self.box],
-            "score": round(self.score, 4),
-            "age": round(self.age, 1),
-            "gender": self.gender,
-            "gender_score": round(self.gender_score, 4),
-            "attributes": [{"name": n, "prob": round(p, 4)} for n, p in self.attributes],
-            **({"landmarks": self.landmarks} if self.landmarks is not None else {}),
+            "detect_ms": float(np.median(self.timings["detect"])) * 1e3,
+            "faces_ms": float(np.median(self.timings["faces"])) * 1e3,
+            "total_ms": float(np.median(both)) * 1e3,
         }
 
+    def predict_file(self, path: str | Path, *, score_threshold: float = 0.0) -> Result:
+        from ..data.images import load_rgb
 
-def to_input(crops: list[Image.Image], preprocess: Any) -> torch.Tensor:
-    """Face crops → (N, 3, ρ, ρ) normalised as the weights' :class:`~weights.Preprocess` says (RGB or BGR)."""
-    res = int(preprocess.resolution)
-    arr = np.stack([np.asarray(c.convert("RGB").resize((res, res), Image.BILINEAR), dtype=np.float32) for c in crops])
-    if preprocess.color_order == "BGR":
-        arr = arr[..., ::-1]
-    arr = (arr - np.asarray(preprocess.mean, np.float32)) / np.asarray(preprocess.std, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
-
-
-class FacePipeline:
-    """``pipeline(image) -> list[Face]`` for an RGB PIL image or uint8 array; no faces → an empty list."""
-
-    def __init__(
-        self,
-        *,
-        detector: str = "ssd",
-        age_gender: str | Path = AGE_GENDER_WEIGHTS,
-        attributes: str | Path | None = None,
-        margin: float = 0.1,
-        top_k: int = 5,
-        score_threshold: float | None = None,
-        runtime: str = "torch",
-    ) -> None:
-        """``runtime`` ("torch", "onnxruntime", "auto") runs the age/gender and attribute networks
-        (``tasks.runtime.task_runtime``); the face detector runs in PyTorch."""
-        from mnet.tasks.runtime import task_runtime
-        from mnet.weights import build_pretrained
-
-        from ..base import get_task  # (importing the tasks package registered every task)
-
-        if detector not in FACE_DETECTORS:
-            raise ValueError(f"unknown face detector {detector!r}; known: {', '.join(FACE_DETECTORS)}")
-        self.detect = FACE_DETECTORS[detector]
-        task = get_task("face_attributes")
-        model, w = build_pretrained(age_gender)
-        self.age_gender_pre = w.preprocess
-        self.age_gender = task_runtime(task, model, runtime, resolution=w.preprocess.resolution)
-        self.attributes = self.attr_names = self.attr_pre = None
-        if attributes is not None:
-            from mnet.weights import Preprocess
-
-            from .task import load_face_model
-
-            model, meta = load_face_model(attributes)
-            if not meta.get("labels") or meta["model_kwargs"].get("head", "attributes") != "attributes":
-                raise ValueError(f"{attributes}: not face-attribute weights (no attribute names recorded)")
-            self.attr_names, self.attr_pre = meta["labels"], Preprocess.from_dict(meta["preprocess"])
-            self.attributes = task_runtime(task, model, runtime, resolution=self.attr_pre.resolution)
-        self.margin, self.top_k, self.score_threshold = margin, top_k, score_threshold
-
-    @torch.inference_mode()
-    def __call__(self, image: Image.Image | np.ndarray) -> list[Face]:
-        arr = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else np.asarray(image)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {arr.dtype} {arr.shape}")
-        faces = self.detect(arr, self.score_threshold)
-        if len(faces.boxes) == 0:
-            return []
-        pil = Image.fromarray(arr)
-        crops = [crop_box(pil, (x1, y1, x2 - x1, y2 - y1), self.margin) for x1, y1, x2, y2 in faces.boxes.tolist()]
-        ages, p_male = decode_age_gender(self.age_gender(to_input(crops, self.age_gender_pre)))
-        attr_probs = None
-        if self.attributes is not None:
-            attr_probs = torch.sigmoid(self.attributes(to_input(crops, self.attr_pre)))
-        out = []
-        for i, box in enumerate(faces.boxes.tolist()):
-            male = float(p_male[i])
-            attrs: list[tuple[str, float]] = []
-            if attr_probs is not None:
-                top = attr_probs[i].argsort(descending=True)[: self.top_k].tolist()
-                attrs = [(self.attr_names[j], float(attr_probs[i, j])) for j in top]
-            lm = faces.landmarks[i].tolist() if faces.landmarks is not None else None
-            out.append(
-                Face(
-                    box,
-                    float(faces.scores[i]),
-                    float(ages[i]),
-                    "male" if male > 0.5 else "female",
-                    max(male, 1 - male),
-                    attrs,
-                    lm,
-                )
-            )
-        return out
+        return self.predict(load_rgb(path), name=str(path), score_threshold=score_threshold)

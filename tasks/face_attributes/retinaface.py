@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import nms
 
 from mnet.backbone import mobilenet_v1
-
-from ..base import Task, register_task
 
 #: the anchors this checkpoint was trained with (the Face-Detector-1MB-with-landmark config, trained at 300 px);
 #: biubug6's Pytorch_Retinaface uses ((16, 32), (64, 128), (256, 512)) — with those, this checkpoint's boxes
@@ -109,67 +103,6 @@ class RetinaFace(nn.Module):
         )
 
 
-@register_task
-class FaceDetectionTask(Task):
-    """RetinaFace face + 5-landmark detector on the backbone (the suite's second face detector)."""
-
-    name = "face_detection"
-    description = "RetinaFace face + landmark detection (imported MobileNet-0.25 WIDER FACE model)"
-
-    def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
-        return RetinaFace(alpha=alpha, resolution=resolution, **kwargs)
-
-    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
-        return {"input_size": int(model.body.config.resolution)} if model is not None else {}
-
-    def postprocess(
-        self,
-        outputs: Any,
-        *,
-        labels: Sequence[str] | None = None,
-        top_k: int = 5,
-        image_sizes: Sequence[tuple[int, int]] | None = None,
-        input_size: int | None = None,
-        score_threshold: float = 0.9,
-        nms_threshold: float = 0.4,
-        **_: Any,
-    ) -> list[dict[str, Any]]:
-        """(loc, logits, landmarks) numpy outputs → per image ``{"detections": [{"box", "score", "label":
-        "face", "landmarks": [[x, y] × 5]}]}`` in pixels of the original (W, H) ``image_sizes``."""
-        if not isinstance(outputs, (list, tuple)) or len(outputs) != 3:
-            raise ValueError("face_detection postprocess expects RetinaFace's (loc, logits, landmarks) outputs")
-        if input_size is None:
-            raise ValueError("face_detection postprocess needs the network's input_size (the priors depend on it)")
-        loc, logits, landm = (torch.from_numpy(np.asarray(o, dtype=np.float32)) for o in outputs)
-        sizes = image_sizes or [(input_size, input_size)] * len(loc)
-        results = []
-        for i, wh in enumerate(sizes):
-            f = faces_from_outputs(
-                loc[i],
-                logits[i],
-                landm[i],
-                (input_size, input_size),
-                tuple(wh),
-                score_threshold=score_threshold,
-                nms_threshold=nms_threshold,
-            )
-            results.append(
-                {
-                    "detections": [
-                        {
-                            "box": [round(v, 2) for v in b],
-                            "score": s,
-                            "index": 1,
-                            "label": "face",
-                            "landmarks": [[round(v, 2) for v in pt] for pt in lm],
-                        }
-                        for b, s, lm in zip(f.boxes.tolist(), f.scores.tolist(), f.landmarks.tolist())
-                    ]
-                }
-            )
-        return results
-
-
 # -- priors and decoding (biubug6 layers/functions/prior_box.py, utils/box_utils.py) -----------------
 @lru_cache(maxsize=8)
 def priors(
@@ -202,77 +135,35 @@ def decode_landmarks(pre: torch.Tensor, pri: torch.Tensor, variances: tuple[floa
     return pri[:, None, :2] + pre.reshape(-1, 5, 2) * variances[0] * pri[:, None, 2:]
 
 
-@dataclass
-class Faces:
-    boxes: torch.Tensor  # (K, 4) xyxy pixels
-    scores: torch.Tensor  # (K,)
-    landmarks: torch.Tensor  # (K, 5, 2) pixels: eyes, nose, mouth corners
+class RetinaFaceWithNMS(nn.Module):
+    """One image (1, 3, ρ, ρ) → its faces: ``boxes`` (K, 4) xyxy in [0, 1], ``scores`` (K,), ``labels``
+    (K,) all 1 (face), ``landmarks`` (K, 5, 2) in [0, 1] (eyes, nose, mouth corners); priors, decoding
+    and NMS (IoU ``nms_threshold``, at most ``max_faces``) inside the graph, as biubug6's demo does them.
+    The score threshold is stricter than that demo's 0.6: the model was trained at 300 px and at larger
+    inputs fires on textures."""
 
+    dynamic_batch = False
 
-@lru_cache(maxsize=2)
-def retinaface(weights: str = RETINAFACE_WEIGHTS) -> RetinaFace:
-    from mnet.weights import build_pretrained
+    def __init__(
+        self, model: RetinaFace, *, score_threshold: float = 0.9, nms_threshold: float = 0.4, max_faces: int = 100
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.score_threshold, self.nms_threshold, self.max_faces = score_threshold, nms_threshold, max_faces
 
-    return build_pretrained(weights)[0]
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        from ..detection.postprocess import candidates, greedy_nms
 
-
-@torch.inference_mode()
-def detect_faces_retina(
-    image: np.ndarray,
-    *,
-    model: RetinaFace | None = None,
-    score_threshold: float = 0.9,
-    nms_threshold: float = 0.4,
-    max_side: int = 640,
-) -> Faces:
-    """Faces in one RGB uint8 (H, W, 3) image. Images larger than ``max_side`` are downscaled first
-    (the model was trained at 300 px; at full resolution it fires on textures). NMS at IoU 0.4 as
-    biubug6's demo; the score threshold is stricter than its 0.6 for the same reason."""
-    model = model or retinaface()
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected an RGB (H, W, 3) image, got shape {arr.shape}")
-    h, w = arr.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(arr[:, :, ::-1], dtype=np.float32)).permute(2, 0, 1)[None]
-    x = x - torch.tensor(BGR_MEAN).view(1, 3, 1, 1)
-    scale = min(1.0, max_side / max(h, w))
-    if scale < 1.0:
-        x = F.interpolate(x, size=(round(h * scale), round(w * scale)), mode="bilinear", align_corners=False)
-    loc, logits, landm = model(x)
-    return faces_from_outputs(
-        loc[0],
-        logits[0],
-        landm[0],
-        (int(x.shape[2]), int(x.shape[3])),
-        (w, h),
-        score_threshold=score_threshold,
-        nms_threshold=nms_threshold,
-    )
-
-
-def faces_from_outputs(
-    loc: torch.Tensor,
-    logits: torch.Tensor,
-    landm: torch.Tensor,
-    input_hw: tuple[int, int],
-    image_wh: tuple[int, int],
-    *,
-    score_threshold: float = 0.9,
-    nms_threshold: float = 0.4,
-) -> Faces:
-    """One image's raw outputs (P, 4), (P, 2), (P, 10) for an input of ``input_hw`` → faces in pixels of
-    the original image (``image_wh`` = (W, H)): decode against the priors, softmax, NMS, threshold."""
-    pri = priors(*input_hw)
-    if len(pri) != len(loc):
-        raise ValueError(
-            f"RetinaFace outputs have {len(loc)} priors, a {input_hw[0]}×{input_hw[1]} input has {len(pri)}"
-        )
-    scores = logits.float().softmax(dim=1)[:, 1]
-    size = torch.tensor(image_wh, dtype=torch.float32)
-    boxes = decode_boxes(loc.float(), pri) * size.repeat(2)
-    points = decode_landmarks(landm.float(), pri) * size
-    keep = scores >= min(score_threshold, 0.02)
-    boxes, scores, points = boxes[keep], scores[keep], points[keep]
-    keep = nms(boxes, scores, nms_threshold)
-    keep = keep[scores[keep] >= score_threshold]
-    return Faces(boxes[keep], scores[keep], points[keep])
+        pri = priors(int(x.shape[-2]), int(x.shape[-1])).to(x.device)  # (a constant in a traced graph)
+        loc, logits, landm = self.model(x)
+        scores = logits[0].float().softmax(-1)[:, 1]
+        keep, s = candidates(scores, self.score_threshold, 5000)
+        boxes = decode_boxes(loc[0].float()[keep], pri[keep]).clamp(0, 1)
+        kept = greedy_nms(boxes, s, self.nms_threshold, self.max_faces)
+        idx = keep[kept]
+        return {
+            "boxes": boxes[kept],
+            "scores": s[kept],
+            "labels": torch.ones_like(idx),
+            "landmarks": decode_landmarks(landm[0].float()[idx], pri[idx]),
+        }

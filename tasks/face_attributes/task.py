@@ -18,12 +18,17 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.nn import functional as F
+from tqdm import tqdm
+
+from mnet.weights import Preprocess
 
 from ..base import Task, register_task
+from ..inference import Predictor
+from ..pretrained import model_predictor
 from .celeba import CelebA
 from .metrics import multilabel_metrics
-from .model import FACE_MODELS
-from .transforms import face_eval_transform, face_train_transform
+from .model import FACE_MODELS, FaceModel
+from .transforms import center_square, face_eval_transform, face_train_transform
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,6 @@ def predict_probs(
     desc: str = "predict",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sigmoid outputs (N, A) and labels (N, A) over a dataset, in order."""
-    from tqdm import tqdm
 
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
     device = next(model.parameters()).device
@@ -121,23 +125,12 @@ def backbone_state(weights: str, *, source: str | None = None, alpha: float | No
 
 
 def load_face_model(weights: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """A face model and its metadata (``labels``, ``model_kwargs``, ``preprocess``) from a registry name, a
-    suite ``.safetensors`` file, or a file exported by the engine (``<run>/best.safetensors``)."""
-    from mnet.weights import build_pretrained
-    from mnet.weights.formats import FormatError
+    """A face model and its metadata (``labels``, ``model_kwargs``, ``preprocess``) from a registry name or
+    a suite ``.safetensors`` file (e.g. ``<run>/best.safetensors`` written by ``mnet train``)."""
+    from ..pretrained import build_pretrained
 
-    try:
-        model, w = build_pretrained(weights)
-        return model, dict(w.meta)
-    except FormatError:
-        from ..engine.checkpoint import read_exported
-
-        sd, meta = read_exported(weights)
-        if meta.get("task") != "face_attributes" or "model_kwargs" not in meta:
-            raise ValueError(f"{weights}: not face-attribute weights (task {meta.get('task')!r})") from None
-        model = FaceAttributesTask().build_model(**meta["model_kwargs"])
-        model.load_state_dict(sd)
-        return model.eval(), meta
+    model, w = build_pretrained(weights, task="face_attributes")
+    return model, dict(w.meta)
 
 
 @register_task
@@ -147,67 +140,28 @@ class FaceAttributesTask(Task):
     name = "face_attributes"
     primary_metric = "mean_ap"
     weights_tasks = ("face_attributes",)
-    description = "CelebA face attributes, 40 sigmoids (mean AP, accuracy, balanced accuracy)"
 
     def build_model(self, *, alpha: float, resolution: int, head: str = "attributes", **kwargs) -> nn.Module:
         if head not in FACE_MODELS:
-            raise ValueError(f"unknown face head {head!r}; known: {', '.join(FACE_MODELS)}")
-        return FACE_MODELS[head](alpha=alpha, resolution=resolution, **kwargs)
+            raise ValueError(f"unknown face model {head!r}; known: {', '.join(FACE_MODELS)}")
+        model = FACE_MODELS[head].build(alpha=alpha, resolution=resolution, **kwargs)
+        model.face_head = head  # which inference network and output kind it takes
+        return model
 
-    def postprocess_options(self, model: nn.Module | None) -> dict[str, Any]:
-        from .model import AgeGenderHead
+    def _face_model(self, model: nn.Module) -> FaceModel:
+        return FACE_MODELS[getattr(model, "face_head", "attributes")]
 
-        return {"head": "age_gender" if isinstance(getattr(model, "head", None), AgeGenderHead) else "attributes"}
+    def output_kind(self, model: nn.Module) -> str:
+        return self._face_model(model).kind
 
-    def postprocess(
-        self,
-        outputs: Any,
-        *,
-        labels: Sequence[str] | None = None,
-        top_k: int = 5,
-        image_sizes: Sequence[tuple[int, int]] | None = None,
-        head: str = "attributes",
-        **_: Any,
-    ) -> list[dict[str, Any]]:
-        """(N, A) logits → per image, multi-label: ``{"attributes": [{"index", "label", "prob", "present"}]}``,
-        one independent sigmoid per attribute (not a softmax), most likely first; the ``age_gender`` head's
-        (N, 1 + ages) → ``{"age", "gender", "gender_score"}``."""
-        logits = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs, dtype=np.float64)
-        if logits.ndim != 2:
-            raise ValueError(f"face_attributes: expected (N, A) logits to postprocess, got shape {logits.shape}")
-        if head == "age_gender":
-            from .model import decode_age_gender
-
-            ages, male = (t.numpy() for t in decode_age_gender(torch.from_numpy(logits)))
-            return [
-                {
-                    "age": round(float(a), 1),
-                    "gender": "male" if m >= 0.5 else "female",
-                    "gender_score": float(max(m, 1 - m)),
-                }
-                for a, m in zip(ages, male)
-            ]
-        if labels is not None and len(labels) != logits.shape[1]:
-            raise ValueError(f"{len(labels)} attribute names for {logits.shape[1]} outputs")
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        return [
-            {
-                "attributes": [
-                    {
-                        "index": int(i),
-                        "label": labels[i] if labels else str(int(i)),
-                        "prob": float(row[i]),
-                        "present": bool(row[i] >= 0.5),
-                    }
-                    for i in np.argsort(-row, kind="stable")
-                ]
-            }
-            for row in probs
-        ]
+    def inference_network(self, model: nn.Module) -> nn.Module:
+        """Attributes → one sigmoid each; age/gender → expected age and P(male); RetinaFace → faces
+        after priors, decoding and NMS (see :mod:`mnet.tasks.face_attributes.model`)."""
+        return self._face_model(model).network(model)
 
     def evaluate(
         self,
-        model: nn.Module,
+        predictor: Predictor,
         data: str | Path,
         *,
         split: str | None = None,
@@ -216,69 +170,43 @@ class FaceAttributesTask(Task):
         progress: bool = True,
         attributes: Sequence[str] | None = None,
         in_the_wild: bool = False,
-        preprocess: Any = None,
-        weights_meta: Mapping[str, Any] | None = None,
         limit: int | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Per-attribute AP, accuracy, balanced accuracy on a CelebA split, their means, and the
-        constant-score baseline (``prevalence_mean_ap``). Attribute names come from ``attributes``, else
-        the weights' labels, else all 40."""
-        if attributes is None and weights_meta and weights_meta.get("labels"):
-            attributes = list(weights_meta["labels"])
-        res = int(getattr(preprocess, "resolution", None) or kwargs.get("resolution") or model.config.resolution)
+        """Per-attribute AP, accuracy, balanced accuracy on a CelebA split (default ``test``), their
+        means, and the constant-score baseline (``prevalence_mean_ap``), through the one inference path.
+        Attribute names come from ``attributes``, else the predictor's labels, else all 40."""
+        if predictor.kind != "attributes":
+            raise ValueError(
+                f"{predictor.model}: face-attribute evaluation needs attribute weights, got {predictor.kind!r}"
+            )
         ds = CelebA(
             data,
             split or "test",
-            face_eval_transform(res, **_mean_std(preprocess)),
-            attributes=attributes,
+            lambda img: predictor.preprocess.to_array(center_square(img)),
+            attributes=attributes or predictor.labels,
             in_the_wild=in_the_wild,
         )
-        n_out = getattr(model, "num_classes", None)
+        n_out = len(predictor.labels) if predictor.labels else None
         if n_out is not None and n_out != len(ds.attributes):
             raise ValueError(
-                f"the model predicts {n_out} attributes, {len(ds.attributes)} are selected; "
+                f"{predictor.model} predicts {n_out} attributes, {len(ds.attributes)} are selected; "
                 f"pass the model's attribute names"
             )
         if limit is not None:
             ds.files, ds.targets = ds.files[:limit], ds.targets[:limit]
-        probs, labels = predict_probs(
-            model,
-            ds,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            progress=progress,
-            desc=f"eval face_attributes/{ds.split}",
-        )
-        return multilabel_metrics(probs, labels, ds.attributes)
-
-    def predict_files(
-        self,
-        paths: Sequence[str | Path],
-        *,
-        detector: str = "ssd",
-        age_gender: str | None = None,
-        attributes: str | None = None,
-        top_k: int = 5,
-        score_threshold: float | None = None,
-    ) -> list[dict]:
-        """Faces in the wild for image files (``mnet faces``; a generic ``mnet predict`` can call this):
-        one ``{"image", "size", "faces": [{box, score, age, gender, gender_score, attributes}]}`` per file."""
-        from ..data import load_rgb
-        from .pipeline import AGE_GENDER_WEIGHTS, FacePipeline
-
-        pipe = FacePipeline(
-            detector=detector,
-            age_gender=age_gender or AGE_GENDER_WEIGHTS,
-            attributes=attributes,
-            top_k=top_k,
-            score_threshold=score_threshold,
-        )
-        out = []
-        for path in paths:
-            img = load_rgb(path)
-            out.append({"image": str(path), "size": list(img.size), "faces": [f.to_dict() for f in pipe(img)]})
-        return out
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
+        res = predictor.preprocess.resolution
+        probs, labels = [], []
+        for x, y in tqdm(loader, desc=f"eval face_attributes/{ds.split}", unit="batch", disable=not progress):
+            ranked = predictor.decoded(x.numpy(), [predictor.frame(res, res)] * len(x), top_k=None)
+            row = np.zeros((len(x), len(ds.attributes)))
+            for i, items in enumerate(ranked):
+                for item in items:
+                    row[i, item.index] = item.score
+            probs.append(row)
+            labels.append(y.numpy())
+        return multilabel_metrics(np.concatenate(probs), np.concatenate(labels), ds.attributes)
 
     # -- training through the engine --------------------------------------------------------------
     def _init_model(self, m: Mapping[str, Any], n_attr: int) -> nn.Module:
@@ -345,8 +273,9 @@ class FaceAttributesTask(Task):
         if val_split:
 
             def evaluate(model: nn.Module) -> dict[str, Any]:
+                predictor = model_predictor(self, model, Preprocess(res), labels=list(names))
                 r = self.evaluate(
-                    model,
+                    predictor,
                     d["root"],
                     split=val_split,
                     batch_size=int(d["batch_size"]),

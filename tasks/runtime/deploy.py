@@ -1,8 +1,14 @@
-"""``mnet export`` as a library call: weights → checked ONNX / TorchScript file (optionally int8)."""
+"""``mnet export`` as a library call: weights → a self-contained, checked ONNX file (optionally int8),
+or TorchScript.
+
+The file holds the task's whole inference network — the convolutions *and* the decoding (softmax,
+sigmoids, SSD box decoding and NMS, face priors and NMS) — and its metadata carries the task, output
+kind, input recipe and labels, so any ONNX consumer needs only resize + normalise before it and drawing
+after it. It is checked against PyTorch on real photos before it is kept.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,15 +17,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mnet.tasks.base import get_task
-from mnet.tasks.data.images import load_rgb
-
-from .export import ExportReport, check_export, dumps_metadata, export_onnx, export_torchscript
-from .predict import META_LABELS, META_MODEL_KWARGS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
-from .quantize import quantize_onnx
-from .session import OnnxRuntime
+from ..data.images import load_rgb
+from ..inference import expand_images
+from .load import export_pretrained, load_pretrained, weights_task
 
 FORMATS = ("onnx", "torchscript")
+#: photos the export is checked on when taken from the task's default folder (evenly spread)
+DEFAULT_CHECK_COUNT = 8
 
 
 def shared_folder(*parts: str) -> Path | None:
@@ -29,16 +33,12 @@ def shared_folder(*parts: str) -> Path | None:
     return path if path.exists() else None
 
 
-#: photos the export is checked on when taken from the task's default folder (evenly spread)
-DEFAULT_CHECK_COUNT = 8
-
-
 def default_check_images(task: Any) -> list[Path]:
     folder = shared_folder(*task.check_images)
     if folder is None:
         raise ValueError(
-            f"no images to check the export against ({'/'.join(task.check_images)} is not in the "
-            f"shared data): pass --check-images FILE_OR_DIR ..."
+            f"no photos to check the export on ({'/'.join(task.check_images)} is not in the shared data): "
+            "pass --check-images FILE_OR_DIR ..."
         )
     return expand_images([folder], limit=DEFAULT_CHECK_COUNT)
 
@@ -47,22 +47,23 @@ def default_calibration_images(task: Any) -> Path:
     folder = shared_folder(*task.calibration_images)
     if folder is None:
         raise ValueError(
-            f"no calibration images ({'/'.join(task.calibration_images)} is not in the shared "
-            f"data): pass --calibration-images DIR (real photos of the task's domain)"
+            f"no calibration photos ({'/'.join(task.calibration_images)} is not in the shared data): "
+            "pass --calibration-images DIR (real photos of the task's domain)"
         )
     return folder
 
 
-def preprocess_files(
-    task: Any, spec: Any, files: Sequence[Path], *, progress: bool = False, desc: str = ""
-) -> np.ndarray:
+def preprocess_files(spec: Any, files: Sequence[Path], *, progress: bool = False, desc: str = "") -> np.ndarray:
     """Decode and preprocess image files into one float32 (N, 3, H, W) batch."""
     return np.stack(
-        [
-            task.preprocess(load_rgb(f), spec)
-            for f in tqdm(files, desc=desc, unit="img", disable=not progress, leave=False)
-        ]
+        [spec.to_array(load_rgb(f)) for f in tqdm(files, desc=desc, unit="img", disable=not progress, leave=False)]
     )
+
+
+def _refuse_own_input(weights: str, out: Path) -> None:
+    src = Path(weights)
+    if src.exists() and out.exists() and src.resolve() == out.resolve():
+        raise ValueError(f"{out}: the output would overwrite the input weights; choose another --out")
 
 
 def export_weights(
@@ -76,51 +77,54 @@ def export_weights(
     calibration_images: Sequence[str | Path] | None = None,
     calibration_count: int = 200,
     calibration_method: str = "minmax",
-    with_postprocess: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
-) -> ExportReport:
-    """Build the weights' model, export its network (``Task.export_network``: with ``with_postprocess``,
-    the task's postprocessing inside the graph) in ``fmt``, check it against PyTorch on real images
-    (default: the task's ``check_images`` folder).
+) -> Any:
+    """Export ``weights``' inference network for ``task`` (default: the weights' own) in ``fmt``,
+    checked against PyTorch on real photos (default: the task's ``check_images`` folder).
 
-    int8 (ONNX only) calibrates on ``calibration_count`` photos spread evenly over
-    ``calibration_images`` (default: the task's ``calibration_images`` folder); its check reports the
-    difference (and top-1 agreement) with PyTorch instead of enforcing a tolerance.
-    """
-    from mnet.weights import build_pretrained
+    int8 (ONNX only) quantizes the convolutions and the classifier (the decoding stays float),
+    calibrated on ``calibration_count`` photos spread over ``calibration_images``; its check reports
+    the difference from PyTorch instead of enforcing a tolerance. An existing ``out`` is refused unless
+    ``overwrite``; the input is never overwritten."""
+    from ..registry import get_task
+    from .export import check_export, export_torchscript
+    from .onnx import OrtSession
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if int8 and fmt != "onnx":
         raise ValueError("--int8 needs --format onnx (int8 runs in ONNX Runtime)")
-    if int8 and with_postprocess:
-        raise ValueError("--int8 quantizes the network alone: export it without --with-postprocess")
-    model, loaded = build_pretrained(weights)
-    if task and task != loaded.task:
-        raise ValueError(f"weights {weights!r} are for task {loaded.task!r}, not {task!r}")
-    task_obj, spec = get_task(loaded.task), loaded.preprocess
-    files = expand_images(check_images) if check_images else default_check_images(task_obj)
-    x = preprocess_files(task_obj, spec, files)
+    if calibration_count < 1:
+        raise ValueError(f"calibration count must be >= 1, got {calibration_count}")
     out = Path(out)
-    model = task_obj.export_network(model, with_postprocess=with_postprocess)  # image batch in, plain tensors out
-    dynamic_batch = getattr(model, "dynamic_batch", True)
+    _refuse_own_input(weights, out)
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    task = task or weights_task(weights)
+    p = load_pretrained(task, weights)
+    task_obj = get_task(task)
+    files = expand_images(check_images) if check_images else default_check_images(task_obj)
+    photos = [load_rgb(f) for f in files]
     if fmt == "torchscript":
-        return export_torchscript(model, out, x, dynamic_batch=dynamic_batch)
-    meta = dumps_metadata(
-        **{
-            META_TASK: loaded.task,
-            META_WEIGHTS: str(weights),
-            META_PREPROCESS: json.dumps(spec.to_dict()),
-            META_LABELS: loaded.labels,
-            META_MODEL_KWARGS: loaded.model_kwargs,
-        }
-    )
+        x = np.stack([p.preprocess.to_array(im) for im in photos])
+        net = task_obj.inference_network(p.model)
+        return export_torchscript(net, out, x, dynamic_batch=getattr(net, "dynamic_batch", True))
     if not int8:
-        return export_onnx(model, out, x, metadata=meta, dynamic_batch=dynamic_batch)
+        return export_pretrained(p, out, photos)
+    from .quantize import quantize_onnx
+
     fp32_path = out.with_name(out.stem + ".fp32.onnx")
-    export_onnx(model, fp32_path, x, metadata=meta)
-    cal_files = expand_images(calibration_images or [default_calibration_images(task_obj)], limit=calibration_count)
-    cal = preprocess_files(task_obj, spec, cal_files, progress=progress, desc="calibration images")
-    quantize_onnx(fp32_path, out, (cal[i : i + 16] for i in range(0, len(cal), 16)), method=calibration_method)
-    fp32_path.unlink()
-    return check_export(model, OnnxRuntime(out), x, path=out, fmt="onnx int8", rtol=None)
+    try:
+        export_pretrained(p, fp32_path, photos)
+        net = task_obj.inference_network(p.model)
+        batch = 16 if getattr(net, "dynamic_batch", True) else 1
+        cal_files = expand_images(calibration_images or [default_calibration_images(task_obj)], limit=calibration_count)
+        cal = preprocess_files(p.preprocess, cal_files, progress=progress, desc="calibration images")
+        quantize_onnx(
+            fp32_path, out, (cal[i : i + batch] for i in range(0, len(cal), batch)), method=calibration_method
+        )
+    finally:
+        fp32_path.unlink(missing_ok=True)
+    x = np.stack([p.preprocess.to_array(im) for im in photos])
+    return check_export(net, OrtSession(out), x, path=out, fmt="onnx int8", rtol=None, batched=batch > 1)

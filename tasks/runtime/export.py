@@ -67,7 +67,10 @@ def flat_outputs(outputs: Any) -> tuple[list[np.ndarray], pytree.TreeSpec]:
     ], spec
 
 
-def _output_names(spec: pytree.TreeSpec) -> list[str]:
+def _output_names(outputs: Any, spec: pytree.TreeSpec) -> list[str]:
+    """A dict of tensors (an inference network's named outputs) keeps its keys; others are numbered."""
+    if isinstance(outputs, dict) and all(isinstance(v, torch.Tensor) for v in outputs.values()):
+        return [str(k) for k in outputs]
     if spec.num_leaves == 1:
         return ["output"]
     return [f"output_{i}" for i in range(spec.num_leaves)]
@@ -158,8 +161,9 @@ def to_onnx_model(
         raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
     model = model.eval()
     with torch.inference_mode():
-        _, spec = pytree.tree_flatten(model(example))
-    names = _output_names(spec)
+        out = model(example)
+    _, spec = pytree.tree_flatten(out)
+    names = _output_names(out, spec)
     axes = {n: {0: "batch"} for n in ["input", *names]} if dynamic_batch else None
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -199,7 +203,7 @@ def compare_outputs(reference: Sequence[np.ndarray], actual: Sequence[np.ndarray
         rel_diff = max(rel_diff, d / max(float(np.abs(ref).max()) if ref.size else 0.0, 1e-12))
     first_ref, first = reference[0], actual[0]
     agree = None
-    if first_ref.ndim == 2 and first_ref.shape[1] > 1:
+    if first_ref.ndim == 2 and first_ref.shape[1] > 1 and len(first_ref):
         agree = float((first_ref.argmax(1) == first.argmax(1)).mean())
     return abs_diff, rel_diff, agree
 

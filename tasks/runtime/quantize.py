@@ -90,6 +90,8 @@ def quantize_onnx(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
+            # the convolutions and the classifier; the decoding in the graph (softmax, boxes, NMS) stays fp32
+            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
             extra_options={
                 "ActivationSymmetric": False,
                 "WeightSymmetric": True,

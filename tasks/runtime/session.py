@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,9 +28,7 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from .export import OUTPUT_SPEC_KEY, flat_outputs, to_onnx_model
-
-if TYPE_CHECKING:
-    from mnet.tasks.base import Task
+from .onnx import session_options
 
 #: runtime names accepted on the command line; "auto" means the fastest available
 RUNTIME_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
@@ -131,14 +129,7 @@ class OnnxRuntime(Runtime):
     ) -> None:
         import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.inter_op_num_threads = 1
-        if threads is not None:
-            so.intra_op_num_threads = threads
-        if not spin:  # idle threads sleep instead of spinning: kinder to a shared CPU, slower
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so = session_options(threads, spin=spin)
         if isinstance(source, (str, Path)) and not Path(source).is_file():
             raise FileNotFoundError(f"{source}: no such ONNX file")
         try:
@@ -224,48 +215,12 @@ def make_runtime(model: nn.Module, kind: str = "auto", *, resolution: int, threa
     raise AssertionError("unreachable: torch is always available")
 
 
-def task_runtime(
-    task: Task, model: nn.Module, kind: str = "auto", *, resolution: int, threads: int | None = None
-) -> Callable[..., Any]:
-    """``model`` with its task's network (``task.network(model)``) in the runtime ``kind``: callable like
-    the model in eval mode (``task.with_network``), with ``name`` and ``describe()`` of the runtime."""
-    rt = make_runtime(task.network(model.eval()), kind, resolution=resolution, threads=threads)
-    return task.with_network(model, rt)
-
-
-class WithNetwork:
-    """Base for :meth:`Task.with_network` results: a task model whose network part runs in ``network``
-    (a :class:`Runtime`); the subclass's ``__call__`` adds what the network leaves out (decode, NMS).
-    Attributes it lacks (``config``, ``parameters``, ...) come from the PyTorch ``model``."""
-
-    def __init__(self, model: nn.Module, network: Runtime) -> None:
-        self.model = model.eval()
-        self.network = network
-
-    @property
-    def name(self) -> str:
-        return self.network.name
-
-    def describe(self) -> str:
-        return self.network.describe()
-
-    def eval(self) -> WithNetwork:
-        return self
-
-    def __getattr__(self, item: str) -> Any:
-        model = self.__dict__.get("model")
-        if model is None or item.startswith("__"):
-            raise AttributeError(f"{type(self).__name__} has no attribute {item!r}")
-        return getattr(model, item)
-
-
 def open_runtime(path: str | Path, *, threads: int | None = None) -> Runtime:
-    """A runtime for an exported file: ``.onnx`` → ONNX Runtime, ``.pt``/``.ts`` TorchScript → PyTorch."""
+    """A runtime for an exported ``.onnx`` file. TorchScript files are never loaded: loading one runs
+    code from the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     if path.suffix == ".onnx":
         return OnnxRuntime(path, threads=threads)
-    if path.suffix in (".pt", ".ts", ".torchscript"):
-        return TorchRuntime(torch.jit.load(str(path)), threads=threads)
-    raise ValueError(f"{path}: unknown exported model format {path.suffix!r} (expected .onnx, .pt or .ts)")
+    raise ValueError(f"{path}: not an .onnx file (TorchScript and pickle files are not loaded: they run code)")

@@ -82,7 +82,7 @@ register_weights(
                 "max_detections": 100,
             },
         },
-        preprocess=Preprocess(512, **TF_INCEPTION),
+        preprocess=Preprocess(512, **TF_INCEPTION, pad="square"),  # face-api.js pads to a square
         converter="mnet.tasks.detection.convert:convert_tfjs_faceapi_ssd",
         labels="mnet.tasks.detection.labels:faces",
         # the npm package itself: the converter reads the manifest and its .bin shard from the .tgz

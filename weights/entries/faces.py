@@ -39,10 +39,11 @@ register_weights(
 register_weights(
     WeightsEntry(
         name="retinaface_mobilenet_v1_0.25_640.biubug6_widerface",
-        task="face_detection",
+        task="face_attributes",  # one of the face models of faces in the wild: the detector
         arch="retinaface",
-        model_kwargs={"alpha": 0.25, "resolution": 640},
-        preprocess=Preprocess(640, mean=(104.0, 117.0, 123.0), std=(1.0, 1.0, 1.0), color_order="BGR"),
+        model_kwargs={"alpha": 0.25, "resolution": 640, "head": "retinaface"},
+        # padded to a square (faces keep their shape), then 640 × 640, BGR minus the mean
+        preprocess=Preprocess(640, mean=(104.0, 117.0, 123.0), std=(1.0, 1.0, 1.0), color_order="BGR", pad="square"),
         converter="mnet.tasks.face_attributes.convert:convert_retinaface",
         labels="mnet.tasks.face_attributes.labels:face",
         sources=(
