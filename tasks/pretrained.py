@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from mnet.weights import Preprocess, WeightsEntry
-from mnet.weights.loader import LoadedWeights, load_into, load_weights
+from mnet.weights.loader import LoadedWeights, check_state_dict, load_into, load_weights, register_conversion_check
 
 from .inference import Predictor, TorchSession
 from .registry import get_task
@@ -43,6 +43,14 @@ def build_entry_model(entry: WeightsEntry | LoadedWeights, **overrides: Any) -> 
     kwargs = dict(entry.model_kwargs)
     kwargs.update(overrides)
     return get_task(entry.task).build_model(**kwargs)
+
+
+def check_conversion(entry: WeightsEntry, state_dict: dict[str, Any], source: str) -> None:
+    """A converted original must fit the entry's model (α, class count, keys, shapes) before it is cached."""
+    check_state_dict(build_entry_model(entry), state_dict, source, alpha=entry.alpha)
+
+
+register_conversion_check(check_conversion)
 
 
 def build_pretrained(

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mnet.tasks.pretrained import build_entry_model, build_pretrained
 from mnet import weights
 from mnet.apps.cli import main
 from mnet.tasks import get_task
@@ -109,7 +110,7 @@ def tfslim_file(tmp_path_factory):
 
 def test_evaluate_matches_tensorflow_on_golden_images(shared, tmp_path, tfslim_file):
     root, golden = _golden_images(shared, tmp_path)
-    model, w = weights.build_pretrained(tfslim_file)
+    model, w = build_pretrained(tfslim_file)
     res = get_task("classification").evaluate(model, root, preprocess=w.preprocess, progress=False, batch_size=3)
     tf = golden["logits_1001_slim_crop"][:, 1:]
     ranks = np.argsort(-tf, axis=1)
@@ -168,7 +169,7 @@ REFERENCE_TOP1 = {
 def test_full_imagenet_subset_matches_originals(shared, tmp_path, monkeypatch, name):
     monkeypatch.setenv("MNET_CACHE", str(tmp_path))
     weights.fetch_and_convert(name, source=str(shared("weights")))
-    model, w = weights.build_pretrained(name)
+    model, w = build_pretrained(name)
     res = get_task("classification").evaluate(
         model, shared("data", "imagenet"), preprocess=w.preprocess, progress=False
     )

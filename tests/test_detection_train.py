@@ -58,7 +58,7 @@ def test_engine_trains_a_custom_dataset_and_exports(tmp_path):
 def test_official_tflite_ssd_ap_matches_tflite(shared, tmp_path, monkeypatch):
     """`mnet eval detection --weights ssd_mobilenet_v1_0.75_300.tflite_coco_quant` on the 206 val2017 photos,
     with the file's own post-process (10 detections, class-agnostic NMS): AP within 1 point of TFLite's 0.182."""
-    from mnet.weights import build_pretrained
+    from mnet.tasks.pretrained import build_pretrained
 
     monkeypatch.setenv("MNET_CACHE", str(tmp_path / "cache"))
     model, w = build_pretrained("ssd_mobilenet_v1_0.75_300.tflite_coco_quant", source=shared("weights", "tf_od_api"))

@@ -101,7 +101,7 @@ def test_retinaface_conversion_keeps_every_tensor(face_models):
 
 
 def test_faceres_conversion(face_models):
-    from mnet.weights import build_pretrained
+    from mnet.tasks.pretrained import build_pretrained
     from mnet.weights.formats.tfjs import read_tfjs
 
     model, w = build_pretrained("faceres_mobilenet_v1_1.0_224.age_gender")

@@ -59,7 +59,7 @@ def test_int8_keeps_real_accuracy(shared, tmp_path):
     from mnet.tasks import get_task
     from mnet.tasks.runtime.deploy import preprocess_files
     from mnet.tasks.runtime.predict import expand_images
-    from mnet.weights import build_pretrained
+    from mnet.tasks.pretrained import build_pretrained
 
     model, w = build_pretrained("mobilenet_v1_1.0_224.tfslim_in1k")
     files = expand_images([shared("data", "imagenet", "val")], limit=384)

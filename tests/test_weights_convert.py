@@ -7,6 +7,7 @@ import pytest
 import torch
 from weights_helpers import graphdef_bytes, suite_to_tfslim, write_checkpoint
 
+from mnet.tasks.pretrained import build_entry_model, build_pretrained
 from mnet import weights
 from mnet.backbone import mobilenet_v1
 from mnet.weights.converters.tflite import convert_tflite_classifier
@@ -20,7 +21,7 @@ QUANT = [(0.25, 128), (0.5, 160), (0.75, 192)]
 
 def _model(entry_name: str, converted) -> torch.nn.Module:
     entry = weights.get_entry(entry_name)
-    model = weights.build_entry_model(entry)
+    model = build_entry_model(entry)
     sd = {k: torch.from_numpy(v) for k, v in converted.state_dict.items()}
     weights.check_state_dict(model, sd, "test", alpha=entry.alpha)
     model.load_state_dict(sd, strict=False)
@@ -146,6 +147,8 @@ def test_converted_alpha_mismatch_is_caught_before_writing(tmp_path, monkeypatch
     sd = {k: v.numpy() for k, v in mobilenet_v1(alpha=0.25).state_dict().items() if "num_batches" not in k}
     path = tmp_path / "small.pb"
     path.write_bytes(graphdef_bytes(suite_to_tfslim(sd)))
+    import mnet.tasks.pretrained  # noqa: F401  (registers the fit check on conversions)
+
     entry = weights.get_entry("mobilenet_v1_1.0_224.tfslim_in1k")
     with pytest.raises(ValueError, match=r"small.pb.*layers.0.conv.weight.*different α"):
         weights.loader.convert_original(entry, Fetched(path, "0" * 64, False, str(path)))

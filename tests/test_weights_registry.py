@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from mnet.tasks.pretrained import build_entry_model, build_pretrained
 from mnet import weights
 from mnet.backbone import mobilenet_v1
 from mnet.weights import sources
@@ -72,7 +73,7 @@ def test_fetch_local_file_verifies_converts_and_caches(shared, cache):
     assert meta["sha256_verified"] is True and meta["original_sha256"] == weights.get_entry(TF10).sources[0].file_sha256
     assert meta["model_kwargs"] == {"alpha": 1.0, "resolution": 224, "num_classes": 1000}
     assert meta["labels"][0] == "tench" and meta["class_map"]["rule"] == "suite class i = original class i + 1"
-    model, w = weights.build_pretrained(TF10)  # from the cache now
+    model, w = build_pretrained(TF10)  # from the cache now
     assert w.path == path and w.preprocess.crop_fraction == 0.875 and not model.training
     folder = weights.fetch_and_convert(TF10, source=str(shared("weights")), force=True)  # a folder works too
     assert folder == path
@@ -161,7 +162,7 @@ def _suite_file(tmp_path, alpha=0.25, num_classes=1000):
 
 def test_suite_file_round_trip_and_mismatch_errors(tmp_path):
     path, ref = _suite_file(tmp_path)
-    model, w = weights.build_pretrained(path)
+    model, w = build_pretrained(path)
     x = torch.randn(1, 3, 128, 128)
     with torch.no_grad():
         torch.testing.assert_close(model(x), ref.eval()(x))

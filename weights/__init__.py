@@ -25,6 +25,8 @@ _LAZY = {
     "convert_file": "loader",
     "fetch_and_convert": "loader",
     "load_weights": "loader",
+    "check_state_dict": "loader",
+    "load_into": "loader",
     "is_available": "loader",
     "ChecksumError": "sources",
     "cache_dir": "sources",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .entry import Preprocess, WeightsEntry
@@ -80,9 +81,22 @@ def entry_meta(entry: WeightsEntry) -> dict[str, Any]:
     }
 
 
+#: checks every conversion passes before it is written: ``check(entry, state_dict, source)`` raises a
+#: ValueError naming ``source`` when the converted tensors do not fit the entry's model. The tasks layer,
+#: which can build models, registers its check (``mnet.tasks.pretrained``); this package imports no task.
+CONVERSION_CHECKS: list[Callable[[WeightsEntry, dict[str, Any], str], None]] = []
+
+
+def register_conversion_check(check: Callable[[WeightsEntry, dict[str, Any], str], None]) -> None:
+    if check not in CONVERSION_CHECKS:
+        CONVERSION_CHECKS.append(check)
+
+
 def convert_original(entry: WeightsEntry, fetched: Fetched, out: str | Path | None = None) -> Path:
     """Run the entry's converter on its original file; check it fits the model; write safetensors."""
-    converted = entry.converter_fn()(fetched.path, entry)  # (checked against the model when it is built)
+    converted = entry.converter_fn()(fetched.path, entry)
+    for check in CONVERSION_CHECKS:
+        check(entry, converted.state_dict, str(fetched.path))
     meta = entry_meta(entry)
     meta.update(converted.meta)
     meta.update(

@@ -81,6 +81,7 @@ def _report(path) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    import mnet.tasks.pretrained  # noqa: F401  (registers the check that a conversion fits its model)
     from mnet import weights
 
     _report(weights.fetch_and_convert(args.name, source=args.source, verify=not args.no_verify, force=args.force))
@@ -88,6 +89,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    import mnet.tasks.pretrained  # noqa: F401  (registers the check that a conversion fits its model)
     from mnet import weights
 
     _report(weights.convert_file(args.file, args.entry, out=args.out, verify=not args.no_verify))
