@@ -44,9 +44,9 @@ from tqdm import tqdm
 from benchmarks.peaks import measure_peaks
 from benchmarks.peers_report import RUNTIMES, Cell, markdown, plot
 from mnet.backbone import ALPHAS, RESOLUTIONS, count_cost, mobilenet_v1
-from mnet.tasks.runtime.session import OnnxRuntime, Runtime, TorchRuntime
 from mnet.tasks.runtime.export import to_onnx_model
 from mnet.tasks.runtime.quantize import quantize_onnx
+from mnet.tasks.runtime.session import OnnxRuntime, Runtime, TorchRuntime
 
 
 class SSDLiteHeads(nn.Module):

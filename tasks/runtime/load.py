@@ -25,7 +25,8 @@ from PIL import Image
 
 from mnet.weights import Preprocess, get_entry
 from mnet.weights.loader import cached_path
-from mnet.weights.sources import cache_dir, sha256_file
+from mnet.weights.locations import cache_subdir
+from mnet.weights.sources import sha256_file
 
 from ..face_attributes.pipeline import AGE_GENDER_WEIGHTS, ATTRIBUTE_WEIGHTS, FACE_DETECTORS, FacePipeline
 from ..inference import Predictor
@@ -50,9 +51,7 @@ def _say(msg: str) -> None:
 
 
 def export_cache_dir() -> Path:
-    path = cache_dir() / "exports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return cache_subdir("exports")
 
 
 def _weights_file(weights: str) -> Path | None:

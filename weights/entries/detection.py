@@ -9,11 +9,15 @@ TFLITE_ZIP = (
     "https://storage.googleapis.com/download.tensorflow.org/models/tflite/"
     "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.zip"
 )
-#: sha256 of the copy in this workplace's shared/weights (re-published by an Android app repository);
-#: the official zip's member was not reachable from here to compare
+#: sha256 of the zip's ``detect.tflite``: the copy in this workplace's shared/weights (re-published by an
+#: Android app repository); public pins of the same file agree (MediaPipe's ``http_file`` for
+#: ``coco_ssd_mobilenet_v1_1.0_quant_2018_06_29``), the zip itself was not reachable from here
 TFLITE_SHA256 = "e4b118e5e4531945de2e659742c7c590f7536f8d0ed26d135abcfe83b4779d13"
 FACEAPI_NPM = "https://registry.npmjs.org/@vladmandic/face-api/-/face-api-1.7.15.tgz"
+#: sha256 of the package's ``model/ssd_mobilenetv1_model-weights_manifest.json`` and its shard (shared/weights
+#: copies; public pins of face-api@1.7.15's files agree)
 FACEAPI_MANIFEST_SHA256 = "888f744dffbc84f5f060d1f8427d9742341943a2dfaaf9205d10029b7e7a2955"
+FACEAPI_SHARD_SHA256 = "2835640602d53718aa6ae9a42896327eaa21beefed056c218d32ca7d79e1e2f8"
 
 register_weights(
     WeightsEntry(
@@ -49,8 +53,9 @@ register_weights(
                 "url",
                 TFLITE_ZIP,
                 member="detect.tflite",
+                file_sha256=TFLITE_SHA256,
                 note="TF Lite hosted model (TF OD API ssd_mobilenet_v1_quantized_coco, depth multiplier 0.75); "
-                "sha256 not pinned",
+                "the zip's sha256 is not pinned, its detect.tflite's is",
             ),
         ),
         filenames=("detect.tflite", "ssd_mobilenet_v1_coco_quant.tflite"),
@@ -85,9 +90,18 @@ register_weights(
         preprocess=Preprocess(512, **TF_INCEPTION, pad="square"),  # face-api.js pads to a square
         converter="mnet.tasks.detection.convert:convert_tfjs_faceapi_ssd",
         labels="mnet.tasks.detection.labels:faces",
-        # the npm package itself: the converter reads the manifest and its .bin shard from the .tgz
-        sources=(Source("url", FACEAPI_NPM, note="npm @vladmandic/face-api@1.7.15 (MIT); sha256 not pinned"),),
+        # the npm package: its manifest is the original, the .bin shard it names lies beside it
+        sources=(
+            Source(
+                "url",
+                FACEAPI_NPM,
+                member="package/model/ssd_mobilenetv1_model-weights_manifest.json",
+                file_sha256=FACEAPI_MANIFEST_SHA256,
+                note="npm @vladmandic/face-api@1.7.15 (MIT); the .tgz's sha256 is not pinned, its files' are",
+            ),
+        ),
         filenames=("ssd_mobilenetv1_model-weights_manifest.json",),
+        companions={"ssd_mobilenetv1_model.bin": FACEAPI_SHARD_SHA256},
         license="MIT",
         description="face-api.js SSD MobileNetV1 face detector (WIDER FACE), TF.js uint8, dequantized",
     )

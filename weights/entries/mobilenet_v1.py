@@ -132,7 +132,8 @@ def quant_entry(alpha: float, resolution: int) -> WeightsEntry:
                 "url",
                 f"{BASE_URL}/mobilenet_v1_{t}_quant.tgz",
                 member=fname,
-                note="official TF-slim tarball (TOCO conversion; a different file; sha256 not pinned)",
+                note="official TF-slim tarball (TOCO conversion; a different file, refused by the pinned sha256 "
+                "above unless verification is turned off)",
             ),
         ),
         filenames=(fname,),
