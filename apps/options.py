@@ -63,13 +63,15 @@ def add_source(p: argparse.ArgumentParser) -> None:
 
 
 def apply_source(args: argparse.Namespace) -> None:
-    """Put ``--source`` first among the folders every weights lookup searches (``$MNET_WEIGHTS_DIR``)."""
+    """Put ``--source`` first among the folders every weights lookup searches (before
+    ``$MNET_WEIGHTS_DIR`` and the user config; see ``mnet.weights.locations``)."""
     source = getattr(args, "source", None)
     if source:
+        from mnet.weights.locations import add_originals_dir
+
         if not os.path.exists(source):
             raise FileNotFoundError(f"--source {source}: no such file or folder")
-        rest = os.environ.get(WEIGHTS_DIR_ENV)
-        os.environ[WEIGHTS_DIR_ENV] = os.pathsep.join([os.path.abspath(source), *([rest] if rest else [])])
+        add_originals_dir(source)
 
 
 def add_runtime(p: argparse.ArgumentParser, *, threads: bool = True) -> None:
