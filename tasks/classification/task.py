@@ -8,6 +8,7 @@ from torch import nn
 from mnet.backbone import mobilenet_v1
 
 from ..base import Task, register_task
+from .train_config import CONFIG_SCHEMA
 
 
 @register_task
@@ -18,6 +19,7 @@ class ClassificationTask(Task):
     primary_metric = "top1"
     weights_tasks = ("classification",)
     description = "ImageNet-1k classification (top-1 / top-5)"
+    config_schema = CONFIG_SCHEMA
 
     def build_model(self, *, alpha: float, resolution: int, num_classes: int = 1000, **kwargs) -> nn.Module:
         return mobilenet_v1(alpha=alpha, resolution=resolution, num_classes=num_classes, **kwargs)

@@ -19,6 +19,7 @@ from ..base import Task, register_task
 from ..classification.augment import train_transform
 from .data import NUM_BREEDS, StanfordDogs, breeds
 from .pretrained import dogs_model_from_weights
+from .train_config import CONFIG_SCHEMA
 
 
 @register_task
@@ -29,6 +30,7 @@ class DogsTask(Task):
     primary_metric = "top1"
     weights_tasks = ("dogs", "classification")
     description = "Stanford Dogs fine-grained recognition, 120 breeds (top-1 / top-5)"
+    config_schema = CONFIG_SCHEMA
 
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
         kwargs.setdefault("num_classes", NUM_BREEDS)
