@@ -45,19 +45,10 @@ def coco(root: Path, n: int = 4) -> Path:
     return root
 
 
-def celeba(root: Path, n: int = 8) -> Path:
-    from mnet.tasks.face_attributes import CELEBA_ATTRIBUTES
+def celeba(root: Path, n: int = 12) -> Path:
+    from test_face_attributes import write_celeba
 
-    (root / "img_align_celeba").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n):
-        name = f"{i + 1:06d}.jpg"
-        Image.fromarray(rng.integers(0, 255, (64, 52, 3), dtype=np.uint8)).save(root / "img_align_celeba" / name)
-        rows.append(name + " " + " ".join(str(v) for v in rng.choice([-1, 1], len(CELEBA_ATTRIBUTES))))
-    (root / "list_attr_celeba.txt").write_text(f"{n}\n" + " ".join(CELEBA_ATTRIBUTES) + "\n" + "\n".join(rows) + "\n")
-    (root / "list_eval_partition.txt").write_text("\n".join(f"{i + 1:06d}.jpg {i % 2}" for i in range(n)) + "\n")
-    return root
+    return write_celeba(root, n=n)
 
 
 COMMON = ["train.epochs=1", "train.progress=false", "train.threads=1"]

@@ -233,12 +233,15 @@ class _Run:
         }
 
     def _resume(self, state: Mapping[str, Any], path: Path) -> None:
-        for key, now in (("num_samples", len(self.dataset)), ("steps_per_epoch", self.steps_per_epoch)):
+        for key, what, now in (
+            ("num_samples", "training samples", len(self.dataset)),
+            ("steps_per_epoch", "steps per epoch", self.steps_per_epoch),
+        ):
             then = state.get(key)
             if then is not None and int(then) != now:
                 raise ResumeMismatchError(
-                    f"cannot resume {path}: the run had {then} {key.replace('_', ' ')}, the data gives {now} "
-                    f"now (the training set changed); start a new run with --overwrite or output.dir=NEW"
+                    f"cannot resume {path}: the run had {then} {what}, the data gives {now} now (the training "
+                    f"set changed); start a new run with --overwrite or output.dir=NEW"
                 )
         self.model.load_state_dict(state["model"])
         self.epoch, self.batch_in_epoch = int(state["epoch"]), int(state["batch_in_epoch"])
@@ -283,9 +286,10 @@ class _Run:
             yield
         except OSError as e:
             if e.errno in DISK_FULL:
+                then = "continue with --resume" if self.last_good else "start again with --overwrite"
                 raise DiskFullError(
                     f"no space left on the device writing {path} ({e.strerror or e}); stopping — {self._kept()}. "
-                    f"Free some space, then continue with --resume"
+                    f"Free some space, then {then}"
                 ) from None
             raise TrainingStopped(f"could not write {path} ({e.strerror or e}); stopping — {self._kept()}") from None
 
