@@ -15,6 +15,7 @@ from mnet.backbone import Cost, count_cost
 if TYPE_CHECKING:
     from .engine import TrainParts
     from .pretrained import Pretrained
+    from .schema import Section
 
 
 class Task(ABC):
@@ -35,6 +36,9 @@ class Task(ABC):
     #: model on, and calibrates int8 on, unless told otherwise
     check_images: tuple[str, ...] = ("data", "samples")
     calibration_images: tuple[str, ...] = ("data", "imagenet", "val")
+    #: the training config sections :meth:`train_parts` reads (``model``, ``data``, ``loss``, ``augment``),
+    #: declared key by key (:mod:`tasks.schema`); the engine refuses undeclared keys. None: not trainable
+    config_schema: Mapping[str, Section] | None = None
 
     @property
     def description(self) -> str:

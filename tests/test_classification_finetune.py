@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
-from PIL import Image
+from _train_fixtures import imagefolder
 
 from mnet.apps.cli import main
 
 CONFIG = "tasks/classification/configs/finetune_imagefolder.yaml"
 
 
-def make_folder(root, classes=("cat", "dog", "fox"), n=4, size=48):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for c_i, c in enumerate(classes):
-            (root / split / c).mkdir(parents=True)
-            for j in range(n):
-                arr = np.clip(rng.normal(60 + 60 * c_i, 25, (size, size, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(arr).save(root / split / c / f"{j}.png")
-    return root
-
-
 def test_imagefolder_training_any_class_count_skips_bad_images(tmp_path, capsys):
-    data = make_folder(tmp_path / "data")
+    data = imagefolder(tmp_path / "data", classes=("cat", "dog", "fox"), size=48)
     (data / "train" / "dog" / "9.png").write_bytes(b"\x89PNG truncated")
     run = tmp_path / "run"
     rc = main(

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from PIL import Image
+from _train_fixtures import coco
 
 from mnet.tasks import get_task
 from mnet.tasks.engine import load_config, train
 
 
-def _tiny_coco(root, n=4):
-    (root / "annotations").mkdir(parents=True)
-    (root / "train").mkdir()
-    images, anns = [], []
-    for i in range(1, n + 1):
-        Image.new("RGB", (80, 64), (40 * i, 90, 160)).save(root / "train" / f"{i}.jpg")
-        images.append({"id": i, "file_name": f"{i}.jpg", "width": 80, "height": 64})
-        anns.append(
-            {"id": i, "image_id": i, "category_id": 5 + i % 2, "bbox": [8, 8, 40, 30], "iscrowd": 0, "area": 1200}
-        )
-    doc = {"images": images, "annotations": anns, "categories": [{"id": 5, "name": "a"}, {"id": 6, "name": "b"}]}
-    (root / "annotations" / "instances_train.json").write_text(json.dumps(doc))
-    return root
-
-
 def test_engine_trains_a_custom_dataset_and_exports(tmp_path):
-    root = _tiny_coco(tmp_path / "data")
+    root = coco(tmp_path / "data")
     cfg = load_config(
         "tasks/detection/configs/custom_dataset.yaml",
         [

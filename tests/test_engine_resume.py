@@ -50,6 +50,12 @@ def test_killed_mid_epoch_then_resumed_matches_uninterrupted(tmp_path):
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6, rtol=0), k
     # the run really trained: weights moved away from a fresh start
     assert json.loads(resumed.stdout)["global_step"] == 6
+    # the log of the killed-and-resumed run holds every step once, as the uninterrupted run's does
+    records = [
+        [(r["type"], r["step"]) for r in map(json.loads, (tmp_path / name / "metrics.jsonl").read_text().splitlines())]
+        for name in ("full", "cut")
+    ]
+    assert records[0] == records[1] and len(set(records[1])) == len(records[1])
 
 
 def test_ddp_gloo_two_processes(tmp_path):

@@ -18,10 +18,11 @@ from mnet.tasks.engine.trainer import amp_dtype
 
 def test_config_file_overrides_and_unknown_keys(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("task: dogs\noptim: {lr: 0.5}\nmodel: {alpha: 0.5, anything: 1}\n")
+    f.write_text("task: dogs\noptim: {lr: 0.5}\nmodel: {alpha: 0.5}\ndata: {root: here}\n")
     cfg = load_config(f, ["optim.lr=0.01", "train.amp=bf16", "augment.scale=[0.5, 1.0]", "model.weights=null"])
     assert cfg["optim"]["lr"] == 0.01 and cfg["optim"]["name"] == "sgd"  # file, override, default
     assert cfg["train"]["amp"] == "bf16" and cfg["augment"]["scale"] == [0.5, 1.0] and cfg["model"]["weights"] is None
+    assert cfg["model"]["head_init"] == "zero_shot" and cfg["data"]["val_split"] == "test"  # the task's defaults
     with pytest.raises(ConfigError, match="optim.lrr"):
         load_config(f, ["optim.lrr=1"])
     with pytest.raises(ConfigError, match="key=value"):

@@ -1,6 +1,9 @@
-"""``mnet train TASK --config FILE [key=value ...] [--resume [CKPT]]``: fine-tune through the engine.
+"""``mnet train TASK --config FILE [key=value ...] [--resume | --resume-from CKPT] [--overwrite]``.
 
-Runs unchanged under ``torchrun --nproc_per_node N -m mnet.apps.cli train ...`` (DDP; rank 0 logs and saves).
+Fine-tunes through the engine. An output folder that already holds a run is never written to unless
+``--resume`` (continue it; the config must match the one it trained with) or ``--overwrite`` (replace it)
+says so. Runs unchanged under ``torchrun --nproc_per_node N -m mnet.apps.cli train ...`` (DDP; rank 0
+logs and saves).
 """
 
 from __future__ import annotations
@@ -22,29 +25,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01 train.epochs=3"
     )
-    p.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=False,
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--resume", action="store_true", help="continue the run in output.dir from its last.pt (same config)"
+    )
+    how.add_argument(
+        "--resume-from",
         metavar="CKPT",
-        help="continue from CKPT, or from <output.dir>/last.pt when no path is given",
+        help="continue from the checkpoint CKPT, writing into output.dir",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run output.dir holds (its checkpoint, weights, metrics and config)",
     )
     p.set_defaults(func=run, extra_dest="overrides")
 
 
 def run(args: argparse.Namespace) -> int:
     from mnet.tasks import get_task
-    from mnet.tasks.engine import NonFiniteLossError, load_config, train
+    from mnet.tasks.engine import TrainingStopped, load_config, train
 
+    for item in args.overrides:
+        if "=" not in item and item.endswith(".pt"):
+            raise ValueError(
+                f"{item!r} is not a key=value override; continue from a checkpoint with --resume-from {item}"
+            )
     task = get_task(args.task)
-    cfg = load_config(args.config, args.overrides)
-    if cfg["task"] not in (None, task.name):
-        raise ValueError(f"config {args.config} is for task {cfg['task']!r}, not {task.name!r}")
-    cfg["task"] = task.name
+    cfg = load_config(args.config, args.overrides, task=task)
+    resume = args.resume_from or args.resume
     try:
-        summary = train(task, cfg, resume=args.resume)
-    except NonFiniteLossError as e:
+        summary = train(task, cfg, resume=resume, overwrite=args.overwrite)
+    except TrainingStopped as e:
         print(f"mnet train: error: {e}", file=sys.stderr)
         return 1
     if summary["rank"] == 0:

@@ -9,6 +9,7 @@ from mnet.backbone import mobilenet_v1
 
 from ..base import Task, register_task
 from ..inference import Predictor
+from .train_config import CONFIG_SCHEMA
 
 
 @register_task
@@ -18,6 +19,7 @@ class ClassificationTask(Task):
     name = "classification"
     primary_metric = "top1"
     weights_tasks = ("classification",)
+    config_schema = CONFIG_SCHEMA
 
     def build_model(self, *, alpha: float, resolution: int, num_classes: int = 1000, **kwargs) -> nn.Module:
         return mobilenet_v1(alpha=alpha, resolution=resolution, num_classes=num_classes, **kwargs)

@@ -30,6 +30,7 @@ from .metrics import coco_eval, to_coco_results, write_results
 from .model import SSD, SSDConfig
 from .network import SSDWithNMS
 from .postprocess import PostprocessConfig
+from .train_config import CONFIG_SCHEMA
 from .transforms import EvalTransform, TrainTransform
 
 #: nested config blocks that ``build_model`` accepts as plain dicts (as stored in weights metadata)
@@ -56,11 +57,13 @@ def config_dict(config: SSDConfig) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(config)))
 
 
-def load_backbone(model: SSD, weights: str, source: str | None = None) -> None:
-    """Load ImageNet backbone weights (a classification registry entry or .safetensors) into ``model.backbone``."""
-    from mnet.weights import load_weights
+def load_backbone(model: SSD, weights: Any, source: str | None = None) -> None:
+    """Load ImageNet backbone weights (a classification registry entry or .safetensors, or already loaded
+    :class:`weights.LoadedWeights`) into ``model.backbone``."""
+    from mnet.weights import LoadedWeights, load_weights
 
-    w = load_weights(weights, source=source)
+    w = weights if isinstance(weights, LoadedWeights) else load_weights(weights, source=source)
+    weights = w.path if isinstance(weights, LoadedWeights) else weights
     sd = {k: v for k, v in w.state_dict.items() if not k.startswith("head.")}
     missing, unexpected = model.backbone.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked") and not k.startswith("head.")]
@@ -81,6 +84,7 @@ def with_postprocess(model: SSD, **overrides: Any) -> SSD:
 class DetectionTask(Task):
     """SSD300 on MobileNetV1 (Table 13: 19.3 COCO mAP, 1.2 B Mult-Adds, 6.8 M params at α = 1)."""
 
+    config_schema = CONFIG_SCHEMA
     name = "detection"
     primary_metric = "AP"
     weights_tasks = ("detection",)
@@ -147,22 +151,43 @@ class DetectionTask(Task):
     def build_for_training(self, m: Mapping[str, Any], dataset: CocoDetection) -> tuple[SSD, dict[str, Any]]:
         """The model a run starts from: imported detector weights (``model.weights``), or a fresh SSD on
         the dataset's classes with optional ImageNet backbone weights (``model.backbone_weights``)."""
-        overrides = {k: v for k, v in (m.get("ssd") or {}).items()}
-        if m.get("weights"):
-            from ..pretrained import build_pretrained
+        from mnet.weights import load_weights
 
+        from ..pretrained import build_pretrained
+
+        overrides = {k: v for k, v in (m.get("ssd") or {}).items()}
+        alpha, res = m.get("alpha"), m.get("resolution")
+        if m.get("weights"):
             model, w = build_pretrained(m["weights"], source=m.get("weights_source"), **overrides)
+            for key, wanted in (("alpha", alpha), ("resolution", res)):
+                have = getattr(model.config, key)
+                if wanted is not None and abs(float(wanted) - float(have)) > 1e-9:
+                    raise ValueError(
+                        f"model.{key}={wanted} but the detector weights {m['weights']} have {key} {have}; "
+                        f"drop model.{key} (null takes the weights') or pick other weights"
+                    )
             preprocess = w.meta.get("preprocess")
         else:
+            backbone = None
+            if m.get("backbone_weights"):
+                backbone = load_weights(m["backbone_weights"], source=m.get("backbone_weights_source"))
+                have = backbone.model_kwargs.get("alpha")
+                if alpha is None:  # null: the backbone weights' α
+                    alpha = have
+                elif have is not None and abs(float(alpha) - float(have)) > 1e-9:
+                    raise ValueError(
+                        f"model.alpha={alpha} but the backbone weights {m['backbone_weights']} are for α={have}; "
+                        f"drop model.alpha (null takes the weights') or pick weights of that width"
+                    )
             model = self.build_model(
-                alpha=float(m["alpha"]),
-                resolution=int(m["resolution"]),
+                alpha=float(1.0 if alpha is None else alpha),
+                resolution=int(res or 300),
                 num_classes=dataset.num_classes,
                 category_ids=list(dataset.category_ids),
                 **overrides,
             )
-            if m.get("backbone_weights"):
-                load_backbone(model, m["backbone_weights"], m.get("backbone_weights_source"))
+            if backbone is not None:
+                load_backbone(model, backbone)
             preprocess = None
         cfg = model.config
         if preprocess is None:
@@ -172,7 +197,8 @@ class DetectionTask(Task):
 
     def train_parts(self, cfg: Mapping[str, Any]):
         """COCO-format training: ``data.root`` in the official layout, ``data.train_split``/``val_split``;
-        ``model.weights`` (detector) or ``model.alpha``/``resolution`` [+ ``backbone_weights``];
+        ``model.weights`` (detector) or ``model.alpha``/``resolution`` [+ ``backbone_weights``] (null: the
+        weights' α and ρ, else 1.0 and 300);
         ``model.ssd`` overrides SSD options (e.g. ``{loss: {classification: focal}}``)."""
         from ..engine import TrainParts
 

@@ -20,6 +20,7 @@ from ..inference import Predictor
 from ..pretrained import Pretrained, model_predictor
 from .data import NUM_BREEDS, StanfordDogs, breeds
 from .pretrained import dogs_model_from_weights
+from .train_config import CONFIG_SCHEMA
 
 
 @register_task
@@ -29,6 +30,7 @@ class DogsTask(Task):
     name = "dogs"
     primary_metric = "top1"
     weights_tasks = ("dogs", "classification")
+    config_schema = CONFIG_SCHEMA
 
     def build_model(self, *, alpha: float, resolution: int, **kwargs) -> nn.Module:
         kwargs.setdefault("num_classes", NUM_BREEDS)

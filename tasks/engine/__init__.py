@@ -1,7 +1,21 @@
 """The fine-tuning engine: one training loop for every task (tasks supply model, data, loss, metrics)."""
 
-from .config import ENGINE_DEFAULTS, ConfigError, load_config
+from .config import ENGINE_DEFAULTS, ENGINE_SCHEMA, ConfigError, load_config, resolve_config
+from .errors import DiskFullError, NonFiniteLossError, ResumeMismatchError, RunExistsError, TrainingStopped
 from .parts import TrainParts
-from .trainer import NonFiniteLossError, train
+from .trainer import train
 
-__all__ = ["ENGINE_DEFAULTS", "ConfigError", "load_config", "TrainParts", "NonFiniteLossError", "train"]
+__all__ = [
+    "ENGINE_DEFAULTS",
+    "ENGINE_SCHEMA",
+    "ConfigError",
+    "DiskFullError",
+    "NonFiniteLossError",
+    "ResumeMismatchError",
+    "RunExistsError",
+    "TrainParts",
+    "TrainingStopped",
+    "load_config",
+    "resolve_config",
+    "train",
+]

@@ -1,4 +1,4 @@
-"""Atomic checkpoints (write a temporary file, then ``os.replace``) and RNG state capture."""
+"""Atomic checkpoints and text files (write a temporary file, then ``os.replace``) and RNG state capture."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from mnet.weights.store import atomic_write
 
 def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
     atomic_write(path, lambda tmp: torch.save(dict(state), tmp))
+
+
+def save_text(path: str | Path, text: str) -> None:
+    """Write a small text file atomically (a reader or a crash never sees half of it)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -113,6 +113,10 @@ def build_optimizer(
     return OPTIMIZERS[name](groups, {**cfg, **num})
 
 
+#: the LR schedules :class:`WarmupSchedule` knows (after the optional linear warm-up)
+SCHEDULES: tuple[str, ...] = ("cosine", "step", "constant")
+
+
 class WarmupSchedule:
     """LR factor at optimizer step ``t``: linear warm-up, then cosine / step / constant (picklable)."""
 
@@ -128,8 +132,8 @@ class WarmupSchedule:
         step_epochs: float = 1.0,
         gamma: float = 0.1,
     ) -> None:
-        if name not in ("cosine", "step", "constant"):
-            raise ValueError(f"schedule.name: unknown schedule {name!r}; choose from cosine, step, constant")
+        if name not in SCHEDULES:
+            raise ValueError(f"schedule.name: unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
         self.name, self.total = name, max(1, total_steps)
         self.warmup = int(round(warmup_epochs * steps_per_epoch))
         self.start, self.min_ratio, self.gamma = warmup_start_factor, min_lr_ratio, gamma

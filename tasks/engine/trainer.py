@@ -22,19 +22,17 @@ from tqdm import tqdm
 
 from ..data.batches import collate_skip_bad
 from . import distributed as D
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import dump_config
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_text, set_rng_state
+from .config import dump_config, resolve_config, schema_for
 from .data import ResumableSampler, SeededDataset, sample_seed, to_device
 from .ema import ModelEMA
+from .errors import DISK_FULL, DiskFullError, NonFiniteLossError, ResumeMismatchError, TrainingStopped
 from .logger import RunLogger
 from .optim import NORM_TYPES, build_optimizer, build_scheduler
 from .parts import TrainParts
+from .rundir import CHECKPOINT, CONFIG, METRICS, check_resume_config, clear_run, metrics_up_to, refuse_existing_run
 
-CHECKPOINT = "last.pt"
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+__all__ = ["CHECKPOINT", "NonFiniteLossError", "DiskFullError", "TrainingStopped", "train"]
 
 
 #: ``train.amp`` → autocast dtype per device type (None = full precision)
@@ -95,31 +93,57 @@ class _Freezer:
                     m.eval()
 
 
-def train(task, cfg: Mapping[str, Any], *, resume: bool | str | Path = False) -> dict[str, Any]:
-    """Train ``task`` as ``cfg`` says (see :data:`tasks.engine.config.ENGINE_DEFAULTS`); return a summary.
+def train(
+    task, cfg: Mapping[str, Any], *, resume: bool | str | Path = False, overwrite: bool = False
+) -> dict[str, Any]:
+    """Train ``task`` as ``cfg`` says (checked against :data:`tasks.engine.config.ENGINE_SCHEMA` and the
+    task's ``config_schema``, defaults filled); return a summary.
 
-    ``resume=True`` continues from ``<run dir>/last.pt``; a path continues from that checkpoint.
+    An output folder that holds a run is never written to unless ``resume`` or ``overwrite`` says so.
+    ``resume=True`` continues ``<run dir>/last.pt``; a path continues from that checkpoint (into the run
+    folder). A resume refuses a config that differs from the checkpoint's in keys that change the
+    training. ``overwrite=True`` replaces the run in the folder (removing only the engine's files).
+    Raises :class:`TrainingStopped` (NaN loss, full disk) with the last good checkpoint named.
     """
+    cfg = resolve_config(cfg, task)
     threads = torch.get_num_threads()
     if cfg["train"]["threads"]:
         torch.set_num_threads(int(cfg["train"]["threads"]))
     device = D.resolve_device(cfg["device"], int(os.environ.get("LOCAL_RANK", "0")))
     info = D.init_distributed(device)
     try:
-        return _Run(task, cfg, device, info, resume).fit()
+        return _Run(task, cfg, device, info, resume, overwrite).fit()
     finally:
         D.cleanup(info)
         torch.set_num_threads(threads)
 
 
 class _Run:
-    def __init__(self, task, cfg: Mapping[str, Any], device: torch.device, info: D.DistInfo, resume) -> None:
+    def __init__(
+        self, task, cfg: Mapping[str, Any], device: torch.device, info: D.DistInfo, resume, overwrite: bool
+    ) -> None:
         self.cfg, self.device, self.info = cfg, device, info
         self.tcfg, self.seed = cfg["train"], int(cfg["seed"])
+        self.run_dir = run_dir_for(cfg)
+        #: (path, completed epochs, step) of the newest checkpoint known to be whole on disk
+        self.last_good: tuple[Path, int, int] | None = None
+        # refusals first: nothing is built or written before the request is known to be sound
+        state, in_place = None, False
+        if resume:
+            ckpt = self.run_dir / CHECKPOINT if resume is True else Path(resume)
+            state = load_checkpoint(ckpt)
+            in_place = ckpt.resolve() == (self.run_dir / CHECKPOINT).resolve()
+            if in_place and overwrite:
+                raise ValueError(
+                    f"--resume continues the run in {self.run_dir} and --overwrite would replace it: give one"
+                )
+            check_resume_config(state, cfg, schema_for(task), ckpt, self.run_dir)
+            self.last_good = (ckpt, int(state["epoch"]), int(state["global_step"]))
+        if not in_place and not overwrite:
+            refuse_existing_run(self.run_dir)
         seed_everything(self.seed)
         parts: TrainParts = task.train_parts(cfg)
         self.parts = parts
-        self.run_dir = run_dir_for(cfg)
         model = parts.model.to(device)
         if self.tcfg["sync_bn"] and info.enabled:
             if device.type != "cuda":
@@ -174,12 +198,20 @@ class _Run:
         self.skipped = 0
         self.epoch_loss = (0.0, 0)  # running (sum, count) of this epoch's batch losses
         self.ddp: nn.Module = model
-        if resume:
-            self._resume(self.run_dir / CHECKPOINT if resume is True else Path(resume))
+        if state is not None:
+            self._resume(state, self.last_good[0])  # type: ignore[index]
+        if info.is_main:  # the first write: replace the old run, or drop the log lines a resume repeats
+            with self._writing(self.run_dir):
+                if overwrite and not in_place:
+                    clear_run(self.run_dir)
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                kept = metrics_up_to(self.run_dir / METRICS, self.global_step) if in_place else None
+            if kept is not None:
+                with self._writing(self.run_dir / METRICS):
+                    save_text(self.run_dir / METRICS, kept)
+            with self._writing(self.run_dir / CONFIG):
+                dump_config(cfg, self.run_dir / CONFIG)
         self.logger = RunLogger(self.run_dir, enabled=info.is_main)
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            dump_config(cfg, self.run_dir / "config.yaml")
 
     # -- state ---------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -197,16 +229,27 @@ class _Run:
             "epoch_loss": list(self.epoch_loss),
             "rng": rng_state(),
             "config": dict(self.cfg),
+            "steps_per_epoch": self.steps_per_epoch,
+            "num_samples": len(self.dataset),
         }
 
-    def _resume(self, path: Path) -> None:
-        state = load_checkpoint(path)
+    def _resume(self, state: Mapping[str, Any], path: Path) -> None:
+        for key, what, now in (
+            ("num_samples", "training samples", len(self.dataset)),
+            ("steps_per_epoch", "steps per epoch", self.steps_per_epoch),
+        ):
+            then = state.get(key)
+            if then is not None and int(then) != now:
+                raise ResumeMismatchError(
+                    f"cannot resume {path}: the run had {then} {what}, the data gives {now} now (the training "
+                    f"set changed); start a new run with --overwrite or output.dir=NEW"
+                )
         self.model.load_state_dict(state["model"])
         self.epoch, self.batch_in_epoch = int(state["epoch"]), int(state["batch_in_epoch"])
         # requires_grad must match the checkpointed phase before the optimizer state is loaded
         self.freezer.apply(self.epoch)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self._load_schedule(state["scheduler"], int(state["config"]["train"]["epochs"]) if "config" in state else None)
         self.scaler.load_state_dict(state["scaler"])
         if self.ema and state["ema"]:
             self.ema.load_state_dict(state["ema"])
@@ -218,10 +261,56 @@ class _Run:
             file=sys.stderr,
         )
 
+    def _load_schedule(self, sched_state: Mapping[str, Any], epochs_then: int | None) -> None:
+        """The scheduler's position from the checkpoint, its shape from today's config: with
+        ``train.epochs`` changed the schedule spans the new length from the step reached."""
+        sched_state = {**sched_state, "lr_lambdas": [None] * len(self.scheduler.lr_lambdas)}
+        self.scheduler.load_state_dict(sched_state)  # keeps the freshly built WarmupSchedule
+        t = self.scheduler.last_epoch
+        before = [g["lr"] for g in self.optimizer.param_groups]
+        lrs = [base * fn(t) for base, fn in zip(self.scheduler.base_lrs, self.scheduler.lr_lambdas)]
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        self.scheduler._last_lr = lrs  # what get_last_lr() reports
+        if epochs_then is not None and epochs_then != self.epochs and self.info.is_main:
+            print(
+                f"train.epochs {epochs_then} → {self.epochs}: the learning-rate schedule now spans {self.epochs} "
+                f"epochs; at step {t} the learning rate goes from {before[0]:.4g} to {lrs[0]:.4g}",
+                file=sys.stderr,
+            )
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path):
+        """A failed write of ``path`` (a full disk: ENOSPC, EDQUOT; or any other OSError) stops the run with
+        one message naming the file and the last good checkpoint."""
+        try:
+            yield
+        except OSError as e:
+            if e.errno in DISK_FULL:
+                then = "continue with --resume" if self.last_good else "start again with --overwrite"
+                raise DiskFullError(
+                    f"no space left on the device writing {path} ({e.strerror or e}); stopping — {self._kept()}. "
+                    f"Free some space, then {then}"
+                ) from None
+            raise TrainingStopped(f"could not write {path} ({e.strerror or e}); stopping — {self._kept()}") from None
+
+    def _kept(self) -> str:
+        if self.last_good is None:
+            return "no checkpoint was written yet"
+        path, epochs, step = self.last_good
+        return f"the last good checkpoint {path} (step {step}, {epochs} epoch(s) done) is intact"
+
     def _save(self) -> None:
         if self.info.is_main:
-            save_checkpoint(self._state(), self.run_dir / CHECKPOINT)
+            path = self.run_dir / CHECKPOINT
+            with self._writing(path):
+                save_checkpoint(self._state(), path)
+            self.last_good = (path, self.epoch, self.global_step)
         D.barrier(self.info)
+
+    def _log(self, kind: str, values: Mapping[str, Any]) -> None:
+        with self._writing(self.logger.path):
+            self.logger.log(kind, self.global_step, values)
 
     def _export(self, name: str, metrics: Mapping[str, Any]) -> None:
         if not (self.info.is_main and self.cfg["output"]["export"]):
@@ -237,7 +326,9 @@ class _Run:
             "metrics": dict(metrics),
         }
         sd = {k: v.detach().cpu() for k, v in src.state_dict().items() if not k.endswith("num_batches_tracked")}
-        save_weights(self.run_dir / f"{name}.safetensors", sd, meta)
+        path = self.run_dir / f"{name}.safetensors"
+        with self._writing(path):
+            save_weights(path, sd, meta)
 
     def _wrap(self) -> None:
         if self.info.enabled:
@@ -246,7 +337,19 @@ class _Run:
 
     # -- loop ----------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        try:
+            return self._fit()
+        finally:
+            self.logger.close()
+
+    def _fit(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
+        if self.epoch >= self.epochs and self.info.is_main:
+            print(
+                f"nothing to train: the run in {self.run_dir} has finished its {self.epochs} epoch(s) "
+                f"(raise train.epochs to train longer)",
+                file=sys.stderr,
+            )
         self.freezer.apply(self.epoch)
         self._wrap()
         while self.epoch < self.epochs:
@@ -269,15 +372,16 @@ class _Run:
             key = self.parts.metric
             if key and key in metrics and (self.best is None or metrics[key] > self.best):
                 self.best, is_best = float(metrics[key]), True
-            self._save()
+            # log lines and exports first, the checkpoint last: every record of a step up to the newest
+            # checkpoint is on disk before it, so a resume drops exactly the records it will write again
+            self._log("epoch", {"epoch": self.epoch, **metrics, "skipped_images": self.skipped})
             self._export("last", metrics)
             if is_best:
                 self._export("best", metrics)
-            self.logger.log("epoch", self.global_step, {"epoch": self.epoch, **metrics, "skipped_images": self.skipped})
+            self._save()
             if self.info.is_main:
                 shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
                 print(f"epoch {self.epoch}/{self.epochs}: {shown}", file=sys.stderr)
-        self.logger.close()
         return {
             "rank": self.info.rank,
             "run_dir": str(self.run_dir),
@@ -320,19 +424,17 @@ class _Run:
                 seen += _batch_len(batch[0])
             if last_micro:
                 self._step()
-                self._maybe_mid_epoch_checkpoint()
-                self._maybe_kill()
             dt = time.perf_counter() - t0
             ips = seen * self.info.world_size / dt if dt > 0 else 0.0
             lr = self.optimizer.param_groups[0]["lr"]
             bar.set_postfix(loss=f"{loss_sum / max(1, loss_n):.4f}", lr=f"{lr:.3g}", img_s=f"{ips:.1f}")
             bar.update(1)
-            if last_micro and self.global_step % int(self.tcfg["log_every"]) == 0:
-                self.logger.log(
-                    "train",
-                    self.global_step,
-                    {"epoch": self.epoch, "loss": loss_sum / max(1, loss_n), "lr": lr, "images_per_s": ips},
-                )
+            if last_micro:  # the step's log line before its checkpoint (see fit)
+                if self.global_step % int(self.tcfg["log_every"]) == 0:
+                    values = {"epoch": self.epoch, "loss": loss_sum / max(1, loss_n), "lr": lr, "images_per_s": ips}
+                    self._log("train", values)
+                self._maybe_mid_epoch_checkpoint()
+                self._maybe_kill()
         bar.close()
         self.epoch_loss = (0.0, 0)
         return D.all_reduce_mean(loss_sum / max(1, loss_n), self.info, self.device)
@@ -343,8 +445,7 @@ class _Run:
             loss = self.parts.loss_fn(self.ddp(inputs), targets)
         bad = not bool(torch.isfinite(loss.detach()).all())
         if D.broadcast_any(bad, self.info, self.device):
-            where = self.run_dir / CHECKPOINT
-            kept = f"the last good checkpoint {where} is kept" if where.exists() else "no checkpoint was written yet"
+            kept = self._kept()
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.global_step} (batch {self.batch_in_epoch} "
                 f"of the epoch); stopping — {kept}. Lower optim.lr, add schedule.warmup_epochs or train.grad_clip, "

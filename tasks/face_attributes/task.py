@@ -28,6 +28,7 @@ from ..pretrained import model_predictor
 from .celeba import CelebA
 from .metrics import multilabel_metrics
 from .model import FACE_MODELS, FaceModel
+from .train_config import CONFIG_SCHEMA
 from .transforms import center_square, face_eval_transform, face_train_transform
 
 log = logging.getLogger(__name__)
@@ -113,11 +114,12 @@ class WithTeacher(torch.utils.data.Dataset):
         return x, torch.stack([y, self.soft[i]])
 
 
-def backbone_state(weights: str, *, source: str | None = None, alpha: float | None = None) -> dict[str, torch.Tensor]:
-    """The ``layers.*`` tensors of any suite weights (an ImageNet entry, a face model, a .safetensors file)."""
-    from mnet.weights import load_weights
+def backbone_state(weights: Any, *, source: str | None = None, alpha: float | None = None) -> dict[str, torch.Tensor]:
+    """The ``layers.*`` tensors of any suite weights (an ImageNet entry, a face model, a .safetensors file,
+    or already loaded :class:`weights.LoadedWeights`)."""
+    from mnet.weights import LoadedWeights, load_weights
 
-    w = load_weights(weights, source=source)
+    w = weights if isinstance(weights, LoadedWeights) else load_weights(weights, source=source)
     have = w.model_kwargs.get("alpha")
     if alpha is not None and have is not None and abs(float(have) - float(alpha)) > 1e-9:
         raise ValueError(f"weights {weights} are for α={have}, the model has α={alpha}")
@@ -140,6 +142,7 @@ class FaceAttributesTask(Task):
     name = "face_attributes"
     primary_metric = "mean_ap"
     weights_tasks = ("face_attributes",)
+    config_schema = CONFIG_SCHEMA
 
     def build_model(self, *, alpha: float, resolution: int, head: str = "attributes", **kwargs) -> nn.Module:
         if head not in FACE_MODELS:
@@ -210,17 +213,21 @@ class FaceAttributesTask(Task):
 
     # -- training through the engine --------------------------------------------------------------
     def _init_model(self, m: Mapping[str, Any], n_attr: int) -> nn.Module:
-        alpha, res = float(m["alpha"]), int(m["resolution"])
+        """A fresh attribute model, its backbone from ``model.weights`` when given; ``model.alpha`` null
+        takes the weights' α (1.0 without weights)."""
+        from mnet.weights import load_weights
+
+        w = load_weights(m["weights"], source=m.get("weights_source")) if m.get("weights") else None
+        alpha = m.get("alpha")
+        if alpha is None:
+            alpha = w.model_kwargs.get("alpha", 1.0) if w is not None else 1.0
+        alpha, res = float(alpha), int(m["resolution"])
         model = self.build_model(
             alpha=alpha, resolution=res, num_attributes=n_attr, dropout=float(m.get("dropout", 0.0))
         )
-        if m.get("weights"):
-            model.layers.load_state_dict(
-                {
-                    k.removeprefix("layers."): v
-                    for k, v in backbone_state(m["weights"], source=m.get("source"), alpha=alpha).items()
-                }
-            )
+        if w is not None:
+            state = backbone_state(w, alpha=alpha)
+            model.layers.load_state_dict({k.removeprefix("layers."): v for k, v in state.items()})
         return model
 
     def teacher_probs(self, teacher: str, ds: CelebA, *, batch_size: int) -> np.ndarray:
@@ -264,7 +271,8 @@ class FaceAttributesTask(Task):
         model = self._init_model(m, len(names))
         pw = pos_weights(train_set.targets, lcfg.get("pos_weight"), names)
         teacher = lcfg.get("teacher")
-        label_weight = float(lcfg.get("label_weight", 0.0 if teacher else 1.0))
+        label_weight = lcfg.get("label_weight")  # null: only the teacher with one, only the labels without
+        label_weight = float((0.0 if teacher else 1.0) if label_weight is None else label_weight)
         data: torch.utils.data.Dataset = train_set
         if teacher:
             data = WithTeacher(train_set, self.teacher_probs(teacher, train_set, batch_size=int(d["batch_size"])))
@@ -288,7 +296,7 @@ class FaceAttributesTask(Task):
         export = {
             "arch": "mobilenet_v1",
             "labels": list(names),
-            "model_kwargs": {"alpha": float(m["alpha"]), "resolution": res, "num_attributes": len(names)},
+            "model_kwargs": {"alpha": model.config.alpha, "resolution": res, "num_attributes": len(names)},
             "preprocess": {"resolution": res, "mean": [127.5] * 3, "std": [127.5] * 3, "crop_fraction": 1.0},
             "init": m.get("weights"),
             "teacher": teacher,
