@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from mnet.tasks.detection.convert import convert_tfjs_faceapi_ssd, convert_tflite_ssd
-from mnet.tasks.detection.faces import detect_faces
 from mnet.tasks.detection.task import DetectionTask
+from mnet.tasks.pretrained import model_predictor
 from mnet.weights import get_entry
 
 
@@ -62,7 +62,7 @@ def test_detections_match_tflite(coco_ssd, shared):
 
     z = np.load(shared("golden", "tflite_ssd_mobilenet_v1_coco_quant.npz"))
     x = (torch.from_numpy(z["input_uint8"]).permute(0, 3, 1, 2).float() - 128) / 128
-    dets = coco_ssd(x, image_sizes=[(1, 1)] * len(x))  # boxes normalised, as TFLite's
+    dets = coco_ssd(x, image_sizes=[(1, 1)] * len(x))  # boxes normalised, as TFLite's (the raw SSD's own NMS)
     checked, found = 0, 0
     for i, d in enumerate(dets):
         assert len(d["boxes"]) == 10
@@ -79,9 +79,11 @@ def test_faceapi_detector_finds_faces(shared):
     converted = convert_tfjs_faceapi_ssd(shared("weights", "faces"))
     assert converted.meta["num_anchors"] == 5118 and converted.meta["anchors_max_abs_diff"] < 1e-5
     model = _model("ssd_mobilenet_v1_1.0_512.faceapi_faces", converted)
+    entry = get_entry("ssd_mobilenet_v1_1.0_512.faceapi_faces")
+    predictor = model_predictor("detection", model, entry.preprocess, labels=entry.label_list())
     for name, count in (("face.jpg", 4), ("t1.jpg", 6), ("grace_hopper.jpg", 1)):
         image = Image.open(shared("data", "samples", name)).convert("RGB")
-        boxes, scores = detect_faces(image, model=model)
-        assert len(boxes) == count, name
-        assert (scores >= 0.5).all() and (boxes[:, 2] <= image.width).all() and (boxes[:, 3] <= image.height).all()
-        assert ((boxes[:, 2] - boxes[:, 0]) > 10).all()
+        faces = predictor.predict(image).boxes
+        assert len(faces) == count, name
+        assert all(f.label == "face" and f.score >= 0.5 for f in faces)
+        assert all(f.box[2] <= image.width and f.box[3] <= image.height and f.box[2] - f.box[0] > 10 for f in faces)
