@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mnet.backbone.config import validate_resolution
+
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
 
 
@@ -76,6 +78,7 @@ class Preprocess:
     interpolation: Literal["bilinear", "bicubic", "nearest", "tf_legacy_bilinear"] = "bilinear"
 
     def __post_init__(self) -> None:
+        validate_resolution(self.resolution)
         if not 0.0 < self.crop_fraction <= 1.0:
             raise ValueError(f"crop_fraction must be in (0, 1], got {self.crop_fraction}")
         if self.interpolation not in (*_RESAMPLE, "tf_legacy_bilinear"):

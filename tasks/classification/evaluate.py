@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..checks import check_finite, model_name
 from .data import ImageFolderDataset
 from .metrics import TopK
 
@@ -32,10 +34,12 @@ def evaluate_classification(
     progress: bool = True,
     preprocess: Any = None,
     limit: int | None = None,
+    weights_meta: Mapping[str, Any] | None = None,
     **_: Any,
 ) -> dict[str, Any]:
     """Top-1/top-5 (%) of ``model`` on ``data`` using ``preprocess`` (a :class:`weights.Preprocess`;
-    the weights entry's own, or the default recipe). ``limit`` evaluates only the first N images."""
+    the weights entry's own, or the default recipe). ``limit`` evaluates only the first N images. Non-finite
+    logits raise a :class:`~mnet.tasks.checks.NonFiniteOutputError` naming the weights (``weights_meta``)."""
     from tqdm import tqdm
 
     preprocess = preprocess or default_preprocess(model)
@@ -49,9 +53,11 @@ def evaluate_classification(
         )
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False)
     model.eval()
-    meter = TopK((1, 5))
+    meter, name = TopK((1, 5)), model_name(model, weights_meta)
     for images, labels in tqdm(loader, desc="eval", unit="batch", disable=not progress, file=sys.stderr):
-        meter.update(model(images), labels)
+        logits = model(images)
+        check_finite(logits, name, "logits")
+        meter.update(logits, labels)
     return {
         **meter.result(),
         "n": meter.n,

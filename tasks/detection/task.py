@@ -23,6 +23,7 @@ from tqdm import tqdm
 from mnet.backbone import Cost, count_cost
 
 from ..base import Task, register_task
+from ..checks import check_finite, model_name
 from .anchors import AnchorConfig
 from .data import CocoDetection, collate, collate_targets
 from .loss import LossConfig
@@ -35,6 +36,20 @@ from .transforms import EvalTransform, TrainTransform
 
 #: nested config blocks that ``build_model`` accepts as plain dicts (as stored in weights metadata)
 _NESTED = {"anchors": AnchorConfig, "loss": LossConfig, "postprocess": PostprocessConfig}
+
+
+def checked_detections(
+    model: SSD | SSDOnRuntime, x: torch.Tensor, sizes: Sequence[tuple[int, int]], name: str
+) -> list[dict[str, torch.Tensor]]:
+    """``model(x, image_sizes=sizes)`` with the network's boxes and scores checked finite before NMS (a NaN
+    score never passes the score threshold, so NaN weights would otherwise score a quiet AP of 0)."""
+    if isinstance(model, SSDOnRuntime) and model.nms_in_graph:  # only the graph's selection is visible
+        dets = model(x, image_sizes=list(sizes))
+        check_finite(dets, name, "detections")
+        return dets
+    outputs = model.network(x) if isinstance(model, SSDOnRuntime) else SSDNetwork(model)(x)
+    check_finite(outputs, name, "box and score outputs")
+    return detections(outputs, model.config.postprocess, sizes)
 
 
 def make_config(**kwargs: Any) -> SSDConfig:
@@ -199,9 +214,10 @@ class DetectionTask(Task):
         device = next(model.parameters()).device
         model.eval()
         results: list[dict[str, Any]] = []
+        name = model_name(model, weights_meta)
         with torch.inference_mode():
             for images, targets in tqdm(loader, desc=f"eval detection {split}", unit="batch", disable=not progress):
-                dets = model(images.to(device), image_sizes=[t["orig_size"] for t in targets])
+                dets = checked_detections(model, images.to(device), [t["orig_size"] for t in targets], name)
                 for t, d in zip(targets, dets):
                     results.extend(to_coco_results(t["image_id"], d, category_ids))
         metrics: dict[str, Any] = coco_eval(ds.coco, results, ds.ids)

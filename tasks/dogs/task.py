@@ -67,6 +67,7 @@ class DogsTask(Task):
         preprocess: Any = None,
         on_bad_image: str = "error",
         limit: int | None = None,
+        weights_meta: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Top-1 / top-5 (%) and ``n`` on a split (default ``test``). ``preprocess``: a
@@ -76,6 +77,7 @@ class DogsTask(Task):
 
         from mnet.weights import Preprocess
 
+        from ..checks import check_finite, model_name
         from ..classification.metrics import TopK
         from ..engine.data import collate_skip_bad
 
@@ -88,12 +90,14 @@ class DogsTask(Task):
         )
         device = next(model.parameters()).device
         model.eval()
-        meter, bad_images = TopK((1, 5)), len(ds.skipped)
+        meter, bad_images, name = TopK((1, 5)), len(ds.skipped), model_name(model, weights_meta)
         with torch.inference_mode():
             for batch, bad in tqdm(loader, desc=f"eval dogs/{ds.split}", unit="batch", disable=not progress):
                 bad_images += bad
                 if batch is not None:
-                    meter.update(model(batch[0].to(device)).cpu(), batch[1])
+                    logits = model(batch[0].to(device))
+                    check_finite(logits, name, "logits")
+                    meter.update(logits.cpu(), batch[1])
         return {**meter.result(), "n": meter.n, "skipped_images": bad_images, "preprocess": preprocess.to_dict()}
 
     def train_parts(self, cfg: Mapping[str, Any]):

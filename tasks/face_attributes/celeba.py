@@ -106,9 +106,12 @@ def read_attributes(path: str | Path) -> AttributeTable:
         raise ValueError(f"{path}: line 2 repeats attribute names")
     rows = lines[2:]
     _count(path, lines, len(rows))
-    files, values = [], np.empty((len(rows), len(names)), dtype=np.int8)
+    files, values, seen = [], np.empty((len(rows), len(names)), dtype=np.int8), set()
     for i, row in enumerate(rows):
         parts = row.split()
+        if parts[0] in seen:
+            raise ValueError(f"{path}: line {i + 3}: {parts[0]} is listed twice")
+        seen.add(parts[0])
         if len(parts) != len(names) + 1:
             raise ValueError(f"{path}: line {i + 3} has {len(parts) - 1} values, line 2 names {len(names)} attributes")
         try:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..base import Task, register_task
+from ..checks import check_finite, model_name
 from .celeba import CelebA
 from .metrics import multilabel_metrics
 from .model import FACE_MODELS
@@ -41,8 +42,9 @@ def predict_probs(
     num_workers: int = 0,
     progress: bool = False,
     desc: str = "predict",
+    name: str = "model",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sigmoid outputs (N, A) and labels (N, A) over a dataset, in order."""
+    """Sigmoid outputs (N, A) and labels (N, A) over a dataset, in order; non-finite logits raise naming ``name``."""
     from tqdm import tqdm
 
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
@@ -51,7 +53,9 @@ def predict_probs(
     model.eval()
     probs, labels = [], []
     for x, y in tqdm(loader, desc=desc, unit="batch", disable=not progress):
-        probs.append(torch.sigmoid(model(x.to(device)).float()).cpu())
+        logits = model(x.to(device))
+        check_finite(logits, name, "attribute logits")
+        probs.append(torch.sigmoid(logits.float()).cpu())
         labels.append(y)
     model.train(was_training)
     return torch.cat(probs).numpy(), torch.cat(labels).numpy()
@@ -249,6 +253,7 @@ class FaceAttributesTask(Task):
             num_workers=num_workers,
             progress=progress,
             desc=f"eval face_attributes/{ds.split}",
+            name=model_name(model, weights_meta),
         )
         return multilabel_metrics(probs, labels, ds.attributes)
 
