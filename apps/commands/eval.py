@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         progress=True,
         preprocess=preprocess,
-        weights_meta=meta,
+        weights_meta={"name": name, **meta},
         **extra,
     )
     report = {

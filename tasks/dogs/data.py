@@ -75,7 +75,7 @@ def read_list(root: Path, split: str) -> list[DogSample]:
         )
     try:
         mat = scipy.io.loadmat(str(path))
-    except (ValueError, TypeError, OSError, scipy.io.matlab.MatReadError) as e:
+    except Exception as e:  # noqa: BLE001 - scipy raises many kinds (MatReadError, IndexError, ...) for a bad file
         raise ValueError(f"{path}: not a readable MATLAB list file ({type(e).__name__}: {e})") from e
     files = _cells(mat, "file_list", path)
     labels = np.asarray(mat.get("labels", np.empty(0))).ravel().astype(int)

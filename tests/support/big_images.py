@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 #: PNG colour types
-GRAY, RGB = 0, 2
+GRAY, RGB, RGBA = 0, 2, 6
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -19,8 +19,8 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def write_png(path: str | Path, width: int, height: int, *, bit_depth: int = 8, color: int = GRAY) -> Path:
     """A ``width`` × ``height`` PNG of diagonal stripes (so it is not one flat colour), ``bit_depth`` 1, 8 or 16,
-    ``color`` :data:`GRAY` or :data:`RGB`; rows are generated and compressed one at a time."""
-    channels = 3 if color == RGB else 1
+    ``color`` :data:`GRAY`, :data:`RGB` or :data:`RGBA`; rows are generated and compressed one at a time."""
+    channels = {GRAY: 1, RGB: 3, RGBA: 4}[color]
     if bit_depth == 1:
         row_bytes = (width + 7) // 8
         rows = [bytes([0x0F] * row_bytes), bytes(row_bytes)]
