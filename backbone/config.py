@@ -9,6 +9,9 @@ from typing import Literal
 RESOLUTIONS: tuple[int, ...] = (224, 192, 160, 128)
 #: The paper's width multiplier presets (Section 3.2, Table 6).
 ALPHAS: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
+#: Input resolutions accepted anywhere (backbone, evaluation, exports): at least one 32-pixel stride; at most
+#: 1024, where one batch-32 activation of the first layer already takes ~1 GB (100,000 would need ~112 GB).
+MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
 
 Activation = Literal["relu6", "relu", "leaky_relu"]
 Padding = Literal["tf_same", "symmetric"]
@@ -97,7 +100,13 @@ def validate_alpha(alpha: float) -> float:
 
 
 def validate_resolution(resolution: int) -> int:
-    """The input resolution must be an integer of at least 32 pixels."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 32:
-        raise ValueError(f"resolution must be an integer >= 32, got {resolution!r}")
+    """The input resolution must be an integer in [:data:`MIN_RESOLUTION`, :data:`MAX_RESOLUTION`]."""
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, int)
+        or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
+    ):
+        raise ValueError(
+            f"resolution must be an integer in [{MIN_RESOLUTION}, {MAX_RESOLUTION}] pixels, got {resolution!r}"
+        )
     return resolution

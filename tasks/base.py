@@ -98,14 +98,15 @@ class Task(ABC):
 
 
 class Softmax(nn.Module):
-    """A classifier → ``{"probs": softmax(logits)}`` (the ``classes`` kind)."""
+    """A classifier → ``{"probs": softmax(logits), "finite": all logits finite}`` (the ``classes`` kind)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"probs": torch.softmax(self.model(x).float(), dim=1)}
+        logits = self.model(x).float()
+        return {"probs": torch.softmax(logits, dim=1), "finite": torch.isfinite(logits).all(dim=1)}
 
 
 class Sigmoid(nn.Module):
@@ -116,7 +117,8 @@ class Sigmoid(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"probs": torch.sigmoid(self.model(x).float())}
+        logits = self.model(x).float()  # (a logit of +inf would pass as probability 1: flag it)
+        return {"probs": torch.sigmoid(logits), "finite": torch.isfinite(logits).all(dim=1)}
 
 
 _T = TypeVar("_T", bound=type[Task])

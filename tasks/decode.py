@@ -14,6 +14,10 @@ kind           network outputs (named)                              result
                ``labels`` (K,) 1-based; batch 1; optional           (with ``keypoints``)
                ``landmarks`` (K, P, 2) in [0, 1]
 =============  ===================================================  =====================
+
+Every network also outputs ``finite`` (N,): per image, whether its raw outputs (logits; a detector's boxes and scores
+before its NMS) were all finite. NaN scores never pass a score threshold and a logit of +inf is a
+sigmoid of 1, so broken weights would otherwise look like an empty photo or a confident answer.
 """
 
 from __future__ import annotations
@@ -67,6 +71,11 @@ def check_outputs(kind: str, outputs: Mapping[str, np.ndarray], model: str = "th
     missing = [n for n in OUTPUT_NAMES[kind] if n not in outputs]
     if missing:
         raise ValueError(f"{model}: network outputs {sorted(outputs)} lack {missing} (a {kind!r} network)")
+    if "finite" in outputs and not np.asarray(outputs["finite"]).all():  # the network's check of its raw outputs
+        raise NonFiniteOutputError(
+            f"{model}: its {'box and score outputs' if kind == 'boxes' else 'logits'} hold NaN/inf values: "
+            "its weights are broken (check the file, or the training run that wrote it)"
+        )
     for name, value in outputs.items():
         arr = np.asarray(value)
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():

@@ -51,10 +51,10 @@ def test_preprocess_reproduces_tensorflow_inputs(shared, recipe, key):
 
 
 def test_bgr_and_mean_std():
-    pre = weights.Preprocess(4, mean=(10.0, 20.0, 30.0), std=(1.0, 2.0, 5.0), color_order="BGR")
+    pre = weights.Preprocess(32, mean=(10.0, 20.0, 30.0), std=(1.0, 2.0, 5.0), color_order="BGR")
     img = Image.fromarray(np.tile(np.array([40, 60, 130], np.uint8), (4, 4, 1)))
     x = pre(img)
-    assert x.shape == (3, 4, 4)
+    assert x.shape == (3, 32, 32)
     assert x[:, 0, 0].tolist() == [(130 - 30) / 5, (60 - 20) / 2, (40 - 10) / 1]
 
 

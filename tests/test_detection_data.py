@@ -45,7 +45,8 @@ def test_custom_categories_clipping_crowd_and_empty_images(tmp_path):
             _ann(5, [0, 0, 30, 30], crowd=1),  # crowd: ignored
         ],
     )
-    ds = CocoDetection(root, "train")
+    with pytest.warns(UserWarning, match=r"dropped 2 annotation\(s\) .*annotation id 3 .*, 4 "):
+        ds = CocoDetection(root, "train")
     assert ds.category_ids == [3, 7] and ds.class_names == ["dog", "cat"] and len(ds) == 2
     assert ds.stats["clipped"] == 1 and ds.stats["invalid_dropped"] == 2 and ds.stats["crowd_ignored"] == 1
     assert ds.stats["empty_images"] == 1
@@ -77,7 +78,8 @@ def test_missing_images_are_named_or_skipped(tmp_path):
     (root / "train" / "b.jpg").unlink()
     with pytest.raises(FileNotFoundError, match=r"b\.jpg \(image id 2\)"):
         CocoDetection(root, "train")
-    ds = CocoDetection(root, "train", skip_missing=True)
+    with pytest.warns(UserWarning, match=r"skipping 1 image\(s\) .*b\.jpg \(image id 2\)"):
+        ds = CocoDetection(root, "train", skip_missing=True)
     assert len(ds) == 1 and ds.stats["missing_images_skipped"] == 1
     with pytest.raises(FileNotFoundError, match="val2017"):
         CocoDetection(root, "val2017")

@@ -207,5 +207,5 @@ def test_torch_session_runs_the_inference_network():
     task = get_task("classification")
     model = task.build_model(alpha=0.25, resolution=64)
     out = TorchSession(task.inference_network(model))(np.zeros((2, 3, 64, 64), np.float32))
-    assert set(out) == {"probs"} and out["probs"].shape == (2, 1000)
+    assert set(out) == {"probs", "finite"} and out["probs"].shape == (2, 1000) and out["finite"].all()
     np.testing.assert_allclose(out["probs"].sum(1), 1.0, rtol=1e-5)

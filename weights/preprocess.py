@@ -11,6 +11,7 @@ from PIL import Image
 
 if TYPE_CHECKING:
     import torch
+from mnet.backbone.config import validate_resolution
 
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
 
@@ -85,6 +86,7 @@ class Preprocess:
             raise ValueError(f"pad must be 'none' or 'square', got {self.pad!r}")
         if self.pad == "square" and self.crop_fraction < 1.0:
             raise ValueError("pad='square' and crop_fraction < 1 do not combine")
+        validate_resolution(self.resolution)
         if not 0.0 < self.crop_fraction <= 1.0:
             raise ValueError(f"crop_fraction must be in (0, 1], got {self.crop_fraction}")
         if self.interpolation not in (*_RESAMPLE, "tf_legacy_bilinear"):

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mnet.apps.cli import UserError
-    from mnet.apps.demo.app import build_app, default_tasks_for
+    from mnet.apps.demo.app import LAUNCH_LIMITS, build_app, default_tasks_for
     from mnet.apps.demo.models import WeightsChooser
     from mnet.apps.demo.pipeline import DemoPipeline
     from mnet.apps.demo.tls import self_signed_certificate
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         share=args.share,
         inbrowser=False,
         allowed_paths=[samples] if samples else None,
+        **LAUNCH_LIMITS,
         **ssl,
     )
     return 0

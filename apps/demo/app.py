@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+import gc
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,15 +15,65 @@ from typing import Any
 import numpy as np
 
 from mnet.tasks.data import ImageDecodeError, load_rgb
+from mnet.tasks.data.images import decode_bytes, read_header
 from mnet.tasks.results import Result
 
 from .draw import draw_results
-from .pipeline import DemoPipeline, fit_frame
+from .pipeline import DISPLAY_MAX_SIDE, DemoPipeline
 
 #: ask the browser for VGA frames (it asks for 1920×1440 otherwise): frames are then resized only
 #: once, to the model's input
 CAMERA_CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "facingMode": "environment"}}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+#: uploads above this many bytes are refused: by Gradio at the upload route (``launch(max_file_size=...)``,
+#: see :data:`LAUNCH_LIMITS`) and again by :func:`read_upload`
+MAX_UPLOAD_BYTES = 50_000_000
+#: what ``launch`` needs for the limits above
+LAUNCH_LIMITS = {"max_file_size": MAX_UPLOAD_BYTES}
+#: uploads whose decode is estimated above this many bytes decode one at a time, and memory is handed back
+#: to the OS after each, so concurrent big uploads cannot stack their peaks
+BIG_DECODE_BYTES = 64_000_000
+_big_decodes = threading.BoundedSemaphore(1)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_memory() -> None:
+    """Collect garbage and ask glibc to return freed heap pages to the OS (``malloc_trim(0)``): after a big
+    decode, the freed buffers would otherwise stay in the process's arenas and its RSS stay high."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def read_upload(path: str | Path, max_side: int = DISPLAY_MAX_SIDE) -> tuple[np.ndarray, tuple[int, int]]:
+    """An uploaded photo → (RGB array whose longest side is at most ``max_side``, the photo's own (w, h)).
+
+    Size-limited (:data:`MAX_UPLOAD_BYTES`), decoded by the capped loader (``tasks.data.load_rgb``:
+    JPEGs at a reduced scale, others shrunk before colour conversion, refused beyond its memory cap);
+    big decodes run one at a time and hand their memory back."""
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
+    if size > MAX_UPLOAD_BYTES:
+        raise ImageDecodeError(f"{path}: {size:,} bytes, above the {MAX_UPLOAD_BYTES:,}-byte upload limit")
+    header = read_header(path)
+    big = decode_bytes(header.size, header.mode) > BIG_DECODE_BYTES
+    with _big_decodes if big else contextlib.nullcontext():
+        try:
+            img = load_rgb(path, max_side=max_side)
+            arr = np.asarray(img)
+            del img
+        finally:
+            if big:
+                release_memory()
+    return arr, header.size
 
 
 def fps_update(state: dict | None) -> tuple[float | None, dict]:
@@ -74,19 +129,17 @@ def build_app(
             raise gr.Error("Upload an image first.")
         t0 = time.perf_counter()
         try:
-            img = np.asarray(load_rgb(path))
+            img, photo_size = read_upload(path)
         except ImageDecodeError as e:
             # name the file as the user knows it, not by Gradio's temporary path
             raise gr.Error(f"Cannot read the upload: {str(e).replace(str(path), Path(path).name)}") from None
-        try:  # the photo at its own size: boxes in its pixels
+        try:  # decoded at most DISPLAY_MAX_SIDE: the results come back in the photo's pixels
             results = pipeline.results(img, chosen or [], size, threshold)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-        h, w = img.shape[:2]
-        shown = fit_frame(img)
-        sx, sy = shown.shape[1] / w, shown.shape[0] / h
-        drawn = draw_results(shown.copy(), [r.scaled(sx, sy, shown.shape[1::-1]) for r in results])
-        return drawn, predictions_json(results, (w, h), (time.perf_counter() - t0) * 1e3)
+        drawn = draw_results(img.copy(), results)
+        results = [r.scaled(photo_size[0] / img.shape[1], photo_size[1] / img.shape[0], photo_size) for r in results]
+        return drawn, predictions_json(results, photo_size, (time.perf_counter() - t0) * 1e3)
 
     with gr.Blocks(title="MobileNet suite", delete_cache=(300, 600)) as app:
         gr.Markdown(

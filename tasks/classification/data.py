@@ -50,7 +50,7 @@ def resolve_split(data: str | Path, split: str | None) -> tuple[Path, Path]:
     """(dataset root, folder of class sub-folders) for ``data`` and ``split`` (default ``val``)."""
     root = Path(data)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such data folder")
+        raise FileNotFoundError(f"{root}: {'not a folder' if root.exists() else 'no such data folder'}")
     split_dir = root / (split or "val")
     if split_dir.is_dir():
         return root, split_dir

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mnet.backbone import check_image_batch, mobilenet_v1
+from mnet.backbone.config import validate_resolution
 from mnet.backbone.layers import ConvBNAct
 
 from .anchors import AnchorConfig, generate_anchors
@@ -54,6 +55,7 @@ class SSDConfig:
     freeze_bn: bool = False
 
     def __post_init__(self) -> None:
+        validate_resolution(self.resolution)
         n_maps = len(self.tap_strides) + len(self.extra_depths)
         if n_maps != self.anchors.num_layers:
             raise ValueError(f"{n_maps} feature maps but the anchor config has {self.anchors.num_layers} layers")

@@ -19,7 +19,8 @@ from .postprocess import select_one
 
 class SSDWithNMS(nn.Module):
     """One image (1, 3, H, W) → ``boxes`` (K, 4) xyxy in [0, 1], ``scores`` (K,), ``labels`` (K,)
-    1-based, best first, with the model's NMS settings (``ssd.config.postprocess``) fixed in the graph."""
+    1-based, best first, with the model's NMS settings (``ssd.config.postprocess``) fixed in the graph,
+    and ``finite``: whether every box and score before the selection was finite."""
 
     #: exported and checked at batch 1
     dynamic_batch = False
@@ -32,4 +33,6 @@ class SSDWithNMS(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         boxes, scores = self.ssd.forward_decoded(x)
         kept_boxes, kept_scores, labels = select_one(boxes[0], scores[0], self.cfg)
-        return {"boxes": kept_boxes, "scores": kept_scores, "labels": labels}
+        # NaN scores never pass the score threshold: without this flag, broken weights would find nothing
+        finite = torch.isfinite(boxes).flatten(1).all(1) & torch.isfinite(scores).flatten(1).all(1)
+        return {"boxes": kept_boxes, "scores": kept_scores, "labels": labels, "finite": finite}

@@ -73,7 +73,10 @@ def read_list(root: Path, split: str) -> list[DogSample]:
             f"{path}: Stanford Dogs list file missing (expected the official layout "
             f"Images/, lists/{{train,test}}_list.mat under {root})"
         )
-    mat = scipy.io.loadmat(str(path))
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as e:  # noqa: BLE001 - scipy raises many kinds (MatReadError, IndexError, ...) for a bad file
+        raise ValueError(f"{path}: not a readable MATLAB list file ({type(e).__name__}: {e})") from e
     files = _cells(mat, "file_list", path)
     labels = np.asarray(mat.get("labels", np.empty(0))).ravel().astype(int)
     if len(labels) != len(files):

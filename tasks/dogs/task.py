@@ -74,6 +74,7 @@ class DogsTask(Task):
         progress: bool = True,
         on_bad_image: str = "error",
         limit: int | None = None,
+        weights_meta: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Top-1 / top-5 (%), ``n`` and skipped images on a split (default ``test``), with the predictor's

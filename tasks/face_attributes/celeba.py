@@ -93,6 +93,14 @@ def _count(path: Path, lines: list[str], n_rows: int) -> None:
         raise ValueError(f"{path}: line 1 says {count} images, the file has {n_rows} rows")
 
 
+def _plus_minus_one(text: str) -> int | None:
+    try:
+        v = int(text)
+    except ValueError:
+        return None
+    return v if v in (-1, 1) else None
+
+
 def read_attributes(path: str | Path) -> AttributeTable:
     """Parse ``list_attr_celeba.txt`` (any number of attribute columns, named on line 2)."""
     path = Path(path)
@@ -106,19 +114,18 @@ def read_attributes(path: str | Path) -> AttributeTable:
         raise ValueError(f"{path}: line 2 repeats attribute names")
     rows = lines[2:]
     _count(path, lines, len(rows))
-    files, values = [], np.empty((len(rows), len(names)), dtype=np.int8)
+    files, values, seen = [], np.empty((len(rows), len(names)), dtype=np.int8), set()
     for i, row in enumerate(rows):
         parts = row.split()
+        if parts[0] in seen:
+            raise ValueError(f"{path}: line {i + 3}: {parts[0]} is listed twice")
+        seen.add(parts[0])
         if len(parts) != len(names) + 1:
             raise ValueError(f"{path}: line {i + 3} has {len(parts) - 1} values, line 2 names {len(names)} attributes")
-        try:
-            vals = [int(v) for v in parts[1:]]
-        except ValueError:
-            raise ValueError(
-                f"{path}: line {i + 3}: values must be -1 or 1, got {' '.join(parts[1:])[:60]!r}"
-            ) from None
-        if any(v not in (-1, 1) for v in vals):
-            raise ValueError(f"{path}: line {i + 3}: values must be -1 or 1, got {sorted(set(vals) - {-1, 1})}")
+        vals = [_plus_minus_one(v) for v in parts[1:]]
+        if None in vals:
+            bad = ", ".join(f"{names[j]}={parts[j + 1]!r}" for j, v in enumerate(vals) if v is None)
+            raise ValueError(f"{path}: line {i + 3}: values must be -1 or 1, got {bad[:200]}")
         files.append(parts[0])
         values[i] = vals
     return AttributeTable(names, tuple(files), values)

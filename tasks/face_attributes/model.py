@@ -66,8 +66,9 @@ class AgeGender(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        age, male = decode_age_gender(self.model(x).float())
-        return {"age": age, "male": male}
+        out = self.model(x).float()
+        age, male = decode_age_gender(out)
+        return {"age": age, "male": male, "finite": torch.isfinite(out).all(dim=1)}
 
 
 def retinaface_model(*, alpha: float, resolution: int, **kw) -> nn.Module:

@@ -166,4 +166,5 @@ class RetinaFaceWithNMS(nn.Module):
             "scores": s[kept],
             "labels": torch.ones_like(idx),
             "landmarks": decode_landmarks(landm[0].float()[idx], pri[idx]),
+            "finite": torch.isfinite(loc).flatten(1).all(1) & torch.isfinite(logits).flatten(1).all(1),
         }

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from mnet.weights import Preprocess
 
 from ..base import Task, register_task
+from ..decode import NonFiniteOutputError
 from ..inference import Predictor
 from ..pretrained import model_predictor
 from .celeba import CelebA
@@ -47,6 +48,7 @@ def predict_probs(
     num_workers: int = 0,
     progress: bool = False,
     desc: str = "predict",
+    name: str = "model",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sigmoid outputs (N, A) and labels (N, A) over a dataset, in order."""
 
@@ -56,7 +58,10 @@ def predict_probs(
     model.eval()
     probs, labels = [], []
     for x, y in tqdm(loader, desc=desc, unit="batch", disable=not progress):
-        probs.append(torch.sigmoid(model(x.to(device)).float()).cpu())
+        logits = model(x.to(device))
+        if not torch.isfinite(logits).all():
+            raise NonFiniteOutputError(f"{name}: its attribute logits hold NaN/inf values: its weights are broken")
+        probs.append(torch.sigmoid(logits.float()).cpu())
         labels.append(y)
     model.train(was_training)
     return torch.cat(probs).numpy(), torch.cat(labels).numpy()

@@ -1,0 +1,26 @@
+"""The demo app as its own process, for tests that watch its memory: ``python demo_server.py PORT WEIGHTS_DIR
+TASK SIZE``. Prints ``READY`` once it serves; runs until killed."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(port: int, weights_dir: str, task: str, size: str) -> None:
+    from mnet.apps.demo.app import LAUNCH_LIMITS, build_app
+    from mnet.apps.demo.models import WeightsChooser
+    from mnet.apps.demo.pipeline import DemoPipeline
+
+    chooser = WeightsChooser(weights_dir)
+    pipeline = DemoPipeline(chooser, source=weights_dir, runtime="torch", threads=1)
+    pipeline.preload([task], size)
+    app = build_app(pipeline, tasks=[task], sizes=[size], default_tasks=[task], default_size=size)
+    app.queue(default_concurrency_limit=4).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_LIMITS
+    )
+    print("READY", flush=True)
+    app.block_thread()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
