@@ -153,12 +153,17 @@ class Predictor:
         return result
 
     def predict_file(self, path: str | Path, **options: Any) -> Result:
-        from .data.images import load_rgb
+        """A photo file (a JPEG much larger than the network's input decodes at a reduced scale) → its
+        :class:`Result`, boxes in the pixels of the file's full size."""
+        from .data.images import ORIGINAL_SIZE, load_rgb
 
         t0 = time.perf_counter()
         img = load_rgb(path, draft=self.draft_size())
         decode_s = time.perf_counter() - t0
         result = self.predict(img, name=str(path), **options)
+        size = tuple(img.info.get(ORIGINAL_SIZE, img.size))
+        if size != img.size:
+            result = result.scaled(size[0] / img.width, size[1] / img.height, size)
         self.timings["decode"].append(decode_s)
         result.timings_ms["decode"] = decode_s * 1e3
         return result

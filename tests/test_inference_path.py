@@ -170,6 +170,19 @@ def test_boxes_are_in_the_photos_pixels(photos, tmp_path):
     assert min(matched) > 0.9
 
 
+def test_a_large_jpeg_decoded_at_reduced_scale_gives_boxes_in_its_full_pixels(photos, tmp_path):
+    """JPEGs much larger than the network input decode at 1/2, 1/4 or 1/8 scale (PIL draft): the boxes
+    still come out in the file's own pixels."""
+    small = photos["detection"]
+    big_path = tmp_path / "big.jpg"
+    small.resize((small.width * 4, small.height * 4), Image.BICUBIC).save(big_path, quality=95)
+    p = load_predictor("detection", notify=None)
+    a, b = p.predict(small), p.predict_file(big_path)
+    assert b.size == (small.width * 4, small.height * 4)
+    matched = [max(iou([4 * v for v in x.box], y.box) for y in b.boxes) for x in a.boxes[:5]]
+    assert min(matched) > 0.8
+
+
 def test_random_weights_only_when_asked(shared, capsys, tmp_path):
     photo = str(shared("data", "samples", "grace_hopper.jpg"))
     assert main(["predict", "classification", photo, "--random-weights", "--format", "json"]) == 0

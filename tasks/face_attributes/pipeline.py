@@ -108,4 +108,4 @@ class FacePipeline:
     def predict_file(self, path: str | Path, *, score_threshold: float = 0.0) -> Result:
         from ..data.images import load_rgb
 
-        return self.predict(load_rgb(path), name=str(path), score_threshold=score_threshold)
+        return self.predict(load_rgb(path), name=str(path), score_threshold=score_threshold)  # full size: faces are small
