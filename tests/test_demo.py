@@ -25,7 +25,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from conftest import shared_path  # noqa: E402
 from support.fake_camera import video_to_y4m  # noqa: E402
 
-from mnet.apps.demo.app import LAUNCH_LIMITS, available_tasks, build_app, default_tasks_for  # noqa: E402
+from mnet.apps.demo.app import LAUNCH_LIMITS, build_app, default_tasks_for  # noqa: E402
 from mnet.apps.demo.models import WeightsChooser  # noqa: E402
 from mnet.apps.demo.pipeline import DemoPipeline  # noqa: E402
 
@@ -52,13 +52,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The app, served in this process on a free port, with weights from ../shared/weights."""
-    weights_dir = str(shared_path("weights"))
-    chooser = WeightsChooser(weights_dir)
-    tasks = available_tasks(chooser)
+    """The app, served in this process on a free port, with weights from ../shared/weights (the test
+    session's folder of originals)."""
+    shared_path("weights")
+    chooser = WeightsChooser()
+    tasks = chooser.tasks
     if not tasks:
         pytest.skip("no task has weights available under ../shared/weights")
-    pipeline = DemoPipeline(chooser, source=weights_dir)
+    pipeline = DemoPipeline(chooser)
     pipeline.preload(default_tasks_for(tasks), "1.0-224")
     app = build_app(
         pipeline,
@@ -90,17 +91,18 @@ def predict(client, path, tasks, size="1.0-224", threshold=0.5):
 def test_predict_endpoint(client, demo):
     image, result = predict(client, shared_path("data", "samples", "grace_hopper.jpg"), demo["tasks"])
     assert Path(image).is_file() and max(Image.open(image).size) <= 640
-    preds = {p["task"]: p for p in result["predictions"]}
+    preds = {p["task"]: p for p in result["results"]}
     assert set(preds) == set(demo["tasks"])
+    assert all(p["size"] == result["image_size"] for p in preds.values())
     if "classification" in preds:
-        top = [lab["name"] for lab in preds["classification"]["labels"]]
+        top = [c["label"] for c in preds["classification"]["classes"]]
         assert len(top) == 5 and {"military uniform", "bow tie", "suit"} & set(top[:3])
     if "detection" in preds:
-        assert any(d["label"]["name"] == "person" for d in preds["detection"]["detections"])
-    if "face_attributes" in preds:  # Grace Hopper: one face, with an age and a gender
-        (face,) = preds["face_attributes"]["detections"]
-        assert face["properties"]["gender"] in ("male", "female") and face["properties"]["age"] > 20
-    assert result["model_ms"] > 0 and result["total_ms"] >= result["model_ms"]
+        assert any(b["label"] == "person" for b in preds["detection"]["boxes"])
+    if "face_attributes" in preds:  # Grace Hopper: one face, with an age, a gender and named attributes
+        (face,) = preds["face_attributes"]["faces"]
+        assert face["gender"] in ("male", "female") and face["age"] > 20
+    assert result["total_ms"] > 0
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -123,7 +125,7 @@ def test_bad_uploads_give_messages(client, tmp_path):
         path.write_bytes(data)
         if error is None:
             _, result = predict(client, path, ["classification"])
-            assert result["predictions"][0]["labels"], name
+            assert result["results"][0]["classes"], name
         else:
             with pytest.raises(Exception) as info:
                 predict(client, path, ["classification"])
@@ -145,7 +147,7 @@ def test_predict_boxes_are_in_the_photos_pixels(client, demo, tmp_path, width, c
     and draws), the same boxes ``mnet predict detection`` gives for that file, within a few pixels."""
     if "detection" not in demo["tasks"]:
         pytest.skip("no detection weights")
-    from mnet.tasks.runtime.predict import build_predictor
+    from mnet.tasks.runtime.load import load_predictor
 
     photo = Image.open(shared_path("data", "coco", "val2017", "000000005001.jpg")).convert("RGB")
     photo = photo.crop(crop) if crop else photo
@@ -154,11 +156,11 @@ def test_predict_boxes_are_in_the_photos_pixels(client, demo, tmp_path, width, c
     photo.save(path)
     _, result = predict(client, path, ["detection"], threshold=0.5)
     assert result["image_size"] == list(photo.size)
-    (pred,) = result["predictions"]
-    app = [(d["label"]["name"], d["box"]) for d in pred["detections"] if d["label"]["score"] >= 0.6]
+    (pred,) = result["results"]
+    app = [(b["label"], b["box"]) for b in pred["boxes"] if b["score"] >= 0.6]
     assert app, "no confident detection to compare"
     entry = demo["pipeline"].choose_weights("detection", "1.0-224")  # the demo fixture has converted it
-    cli = [(d["label"], d["box"]) for d in build_predictor("detection", entry).predict_files([path])[0]["detections"]]
+    cli = [(b.label, b.box) for b in load_predictor("detection", entry, notify=None).predict_file(path).boxes]
     # a few pixels: the app resizes the photo twice (≤ 640, then the input), so in a crowd an odd box may
     # come from a neighbouring anchor; boxes at the frame's scale would be off by hundreds of pixels
     tolerance = 2.0 + 0.006 * width
@@ -307,7 +309,7 @@ def test_upload_tab_in_browser(browser, demo, task, photo):
         page.locator("#run-button").click()
         page.wait_for_function(
             "document.querySelector('#upload-json') && "
-            "document.querySelector('#upload-json').innerText.includes('model_ms')",
+            "document.querySelector('#upload-json').innerText.includes('total_ms')",
             timeout=120_000,
         )
         page.wait_for_selector("#upload-output img", timeout=30_000)

@@ -27,11 +27,17 @@ class WeightsChooser:
         def ok(entry) -> bool:
             return fetch or is_available(entry)
 
+        def ok_name(name: str) -> bool:
+            try:
+                return ok(get_entry(name))
+            except (KeyError, ValueError):  # not registered here
+                return False
+
         self.available: dict[str, list] = {}
         for task in task_names():
             if task in FACE_TASKS:
                 names = (FACE_DETECTORS["ssd"], AGE_GENDER_WEIGHTS, ATTRIBUTE_WEIGHTS)
-                if all(ok(get_entry(n)) for n in names):
+                if all(ok_name(n) for n in names):
                     self.available[task] = [get_entry(ATTRIBUTE_WEIGHTS)]
                 continue
             wtask = WEIGHTS_TASK.get(task, task)
