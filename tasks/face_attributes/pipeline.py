@@ -2,8 +2,8 @@
 
 Detectors are a registry: ``ssd`` (the face-api.js SSD-MobileNetV1, the primary one) and ``retinaface``
 (RetinaFace MobileNet-0.25, which also gives 5 landmarks). Age and gender come from the imported
-faceres-deep model; attributes from any suite face-attribute weights (e.g. one trained with
-``python -m mnet.tasks.face_attributes.grid``), when given.
+faceres-deep model; CelebA's 40 attributes from the suite's own entry (``ATTRIBUTE_WEIGHTS``) or any
+suite face-attribute weights (``attributes=None`` leaves them out).
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from PIL import Image
 
 from .celeba import crop_box
 from .model import decode_age_gender
+from .pretrained import ENTRY as ATTRIBUTE_WEIGHTS
 
 AGE_GENDER_WEIGHTS = "faceres_mobilenet_v1_1.0_224.age_gender"
+#: margin of the attribute crops: CelebA's training input (the aligned image's central square) is the SSD's
+#: face box grown by ~0.34 of its size per side (median over the CelebA val/test faces); age/gender keeps 0.1
+ATTRIBUTE_MARGIN = 0.3
 
 
 @dataclass
@@ -92,8 +96,9 @@ class FacePipeline:
         *,
         detector: str = "ssd",
         age_gender: str | Path = AGE_GENDER_WEIGHTS,
-        attributes: str | Path | None = None,
+        attributes: str | Path | None = ATTRIBUTE_WEIGHTS,
         margin: float = 0.1,
+        attribute_margin: float = ATTRIBUTE_MARGIN,
         top_k: int = 5,
         score_threshold: float | None = None,
         runtime: str = "torch",
@@ -123,7 +128,8 @@ class FacePipeline:
                 raise ValueError(f"{attributes}: not face-attribute weights (no attribute names recorded)")
             self.attr_names, self.attr_pre = meta["labels"], Preprocess.from_dict(meta["preprocess"])
             self.attributes = task_runtime(task, model, runtime, resolution=self.attr_pre.resolution)
-        self.margin, self.top_k, self.score_threshold = margin, top_k, score_threshold
+        self.margin, self.attribute_margin = margin, attribute_margin
+        self.top_k, self.score_threshold = top_k, score_threshold
 
     @torch.inference_mode()
     def __call__(self, image: Image.Image | np.ndarray) -> list[Face]:
@@ -134,11 +140,13 @@ class FacePipeline:
         if len(faces.boxes) == 0:
             return []
         pil = Image.fromarray(arr)
-        crops = [crop_box(pil, (x1, y1, x2 - x1, y2 - y1), self.margin) for x1, y1, x2, y2 in faces.boxes.tolist()]
+        xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in faces.boxes.tolist()]
+        crops = [crop_box(pil, b, self.margin) for b in xywh]
         ages, p_male = decode_age_gender(self.age_gender(to_input(crops, self.age_gender_pre)))
         attr_probs = None
         if self.attributes is not None:
-            attr_probs = torch.sigmoid(self.attributes(to_input(crops, self.attr_pre)))
+            attr_crops = [crop_box(pil, b, self.attribute_margin) for b in xywh]
+            attr_probs = torch.sigmoid(self.attributes(to_input(attr_crops, self.attr_pre)))
         out = []
         for i, box in enumerate(faces.boxes.tolist()):
             male = float(p_male[i])

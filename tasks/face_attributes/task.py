@@ -265,12 +265,12 @@ class FaceAttributesTask(Task):
         """Faces in the wild for image files (``mnet faces``; a generic ``mnet predict`` can call this):
         one ``{"image", "size", "faces": [{box, score, age, gender, gender_score, attributes}]}`` per file."""
         from ..data import load_rgb
-        from .pipeline import AGE_GENDER_WEIGHTS, FacePipeline
+        from .pipeline import AGE_GENDER_WEIGHTS, ATTRIBUTE_WEIGHTS, FacePipeline
 
         pipe = FacePipeline(
             detector=detector,
             age_gender=age_gender or AGE_GENDER_WEIGHTS,
-            attributes=attributes,
+            attributes=attributes or ATTRIBUTE_WEIGHTS,
             top_k=top_k,
             score_threshold=score_threshold,
         )
