@@ -103,6 +103,8 @@ def test_committed_config_names_the_entry_and_refuses_typos(tmp_path):
         HeadRecipe.from_dict({**raw, "fit": {"l2_gird": [1.0]}})
     with pytest.raises(ValueError, match="unknown key outptu; did you mean output"):
         HeadRecipe.from_dict({**raw, "outptu": {}})
+    with pytest.raises(ValueError, match="fit.l2_grid must be a list of non-negative numbers"):
+        HeadRecipe.from_dict({**raw, "fit": {"l2_grid": ["1e-4"]}})
     with pytest.raises(ValueError, match=r"data\.root is required"):
         HeadRecipe.from_dict({**raw, "data": {}})
     with pytest.raises(FileNotFoundError, match="nope.yaml"):

@@ -29,10 +29,19 @@ import yaml
 
 from .probe import L2_GRID
 
+#: a config's sections and their keys (``None``: a plain value); every key is declared
+SECTIONS: dict[str, tuple[str, ...] | None] = {
+    "entry": None,
+    "data": ("root",),
+    "fit": ("l2_grid",),
+    "output": ("head", "results"),
+}
+REQUIRED = ("entry", "data.root", "output.head", "output.results")
+
 
 @dataclass(frozen=True)
 class HeadRecipe:
-    """A ``configs/*.yaml`` for this command (every key declared; unknown ones are refused)."""
+    """A ``configs/*.yaml`` of this command (unknown keys are refused, naming the nearest known one)."""
 
     entry: str
     data_root: str
@@ -42,27 +51,30 @@ class HeadRecipe:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = "config") -> HeadRecipe:
-        sections = {"entry": None, "data": {"root"}, "fit": {"l2_grid"}, "output": {"head", "results"}}
-        _refuse_unknown(raw, sections, where)
-        for key, sub in sections.items():
-            if sub is not None and not isinstance(raw.get(key) or {}, Mapping):
-                raise ValueError(f"{where}: {key} must be a mapping with keys {', '.join(sorted(sub))}")
-            for name in sub or ():
-                if key != "fit" and (raw.get(key) or {}).get(name) is None:
-                    raise ValueError(f"{where}: {key}.{name} is required")
-            if sub is not None:
-                _refuse_unknown(raw.get(key) or {}, dict.fromkeys(sub), where, prefix=f"{key}.")
-        if not raw.get("entry"):
-            raise ValueError(f"{where}: entry (the registry entry to train) is required")
-        grid = tuple(float(v) for v in (raw.get("fit") or {}).get("l2_grid") or L2_GRID)
-        if not grid or any(v < 0 for v in grid):
-            raise ValueError(f"{where}: fit.l2_grid must be non-negative numbers, got {list(grid)}")
+        _refuse_unknown(raw, list(SECTIONS), where)
+        flat: dict[str, Any] = {}
+        for key, fields in SECTIONS.items():
+            if fields is None:
+                flat[key] = raw.get(key)
+                continue
+            section = raw.get(key) or {}
+            if not isinstance(section, Mapping):
+                raise ValueError(f"{where}: {key} must be a mapping with keys {', '.join(fields)}")
+            _refuse_unknown(section, list(fields), where, prefix=f"{key}.")
+            flat.update({f"{key}.{f}": section.get(f) for f in fields})
+        missing = [k for k in REQUIRED if flat[k] in (None, "")]
+        if missing:
+            raise ValueError(f"{where}: {missing[0]} is required")
+        grid = flat["fit.l2_grid"] or L2_GRID
+        ok = isinstance(grid, (list, tuple)) and all(isinstance(v, (int, float)) and v >= 0 for v in grid)
+        if not ok:  # (YAML reads 1e-4 as a string: write 1.0e-4)
+            raise ValueError(f"{where}: fit.l2_grid must be a list of non-negative numbers, got {grid!r}")
         return cls(
-            entry=str(raw["entry"]),
-            data_root=str(raw["data"]["root"]),
-            head_out=str(raw["output"]["head"]),
-            results_out=str(raw["output"]["results"]),
-            l2_grid=grid,
+            entry=str(flat["entry"]),
+            data_root=str(flat["data.root"]),
+            head_out=str(flat["output.head"]),
+            results_out=str(flat["output.results"]),
+            l2_grid=tuple(float(v) for v in grid),
         )
 
     @classmethod
@@ -76,10 +88,10 @@ class HeadRecipe:
         return cls.from_dict(raw, str(path))
 
 
-def _refuse_unknown(raw: Mapping[str, Any], known: Mapping[str, Any], where: str, prefix: str = "") -> None:
+def _refuse_unknown(raw: Mapping[str, Any], known: list[str], where: str, prefix: str = "") -> None:
     for key in raw:
         if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
+            close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"; did you mean {prefix}{close[0]}?" if close else f"; known: {', '.join(known)}"
             raise ValueError(f"{where}: unknown key {prefix}{key}{hint}")
 
