@@ -48,7 +48,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
             "face_attributes",
             "faces in the wild: CelebA's 40 attributes, age and gender per face (mean AP; paper Table 12)",
             "mnet.tasks.face_attributes.task",
-            "celeba_attributes_mobilenet_v1_1.0_224.mnet",
+            "face_attributes_mobilenet_v1_1.0_224.celeba400",
         ),
     )
 }

@@ -85,6 +85,7 @@ def face_models(shared):
         "ssd_mobilenet_v1_1.0_512.faceapi_faces",
     ):
         _ensure(name, faces)
+    _ensure("mobilenet_v1_1.0_224.tfslim_in1k", shared("weights", "tfslim"))  # the default attribute entry's base
     return faces
 
 

@@ -71,10 +71,16 @@ class WeightsEntry:
     published_ref: str = ""
     license: str = ""
     description: str = ""
+    #: another entry this one builds on: its converter takes the base's converted weights
+    #: (``load_weights(base)``) plus this entry's own, smaller original (e.g. a task head fitted on an
+    #: ImageNet backbone, distributed as a small file); ``None`` for a self-contained original
+    base: str | None = None
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
             raise ValueError(f"weights entry name {self.name!r} must look like '<arch>_<alpha>_<resolution>.<source>'")
+        if self.base == self.name:
+            raise ValueError(f"weights entry {self.name!r} cannot be its own base")
 
     @property
     def alpha(self) -> float | None:

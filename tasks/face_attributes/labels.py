@@ -1,4 +1,4 @@
-"""Output names recorded with the imported face models' weights."""
+"""Output names recorded with the face models' weights (imported ones and the suite's own attribute entry)."""
 
 from __future__ import annotations
 
@@ -10,3 +10,10 @@ def age_gender() -> list[str]:
 
 def face() -> list[str]:
     return ["background", "face"]
+
+
+def celeba_attributes() -> list[str]:
+    """CelebA's 40 attribute names in ``list_attr_celeba.txt`` order (``5_o_Clock_Shadow`` … ``Young``)."""
+    from .celeba import CELEBA_ATTRIBUTES
+
+    return list(CELEBA_ATTRIBUTES)

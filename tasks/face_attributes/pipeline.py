@@ -18,6 +18,7 @@ from PIL import Image
 
 from ..inference import Predictor, as_rgb
 from ..results import Face, Result
+from .pretrained import ENTRY
 
 #: detector name → its weights entry
 FACE_DETECTORS: dict[str, str] = {
@@ -26,7 +27,10 @@ FACE_DETECTORS: dict[str, str] = {
 }
 AGE_GENDER_WEIGHTS = "faceres_mobilenet_v1_1.0_224.age_gender"
 #: the suite's CelebA attribute model (``mnet.tasks.face_attributes.pretrained``)
-ATTRIBUTE_WEIGHTS = "celeba_attributes_mobilenet_v1_1.0_224.mnet"
+ATTRIBUTE_WEIGHTS = ENTRY
+#: margin of the attribute crops: CelebA's training input (the aligned image's central square) is the SSD's
+#: face box grown by ~0.34 of its size per side (median over the CelebA val/test faces); age/gender keeps 0.1
+ATTRIBUTE_MARGIN = 0.3
 
 
 def crop_square(img: Image.Image, box: tuple[float, float, float, float], margin: float) -> Image.Image:
@@ -47,6 +51,7 @@ class FacePipeline:
     age_gender: Predictor | None = None
     attributes: Predictor | None = None
     margin: float = 0.1
+    attribute_margin: float = ATTRIBUTE_MARGIN
     top_k: int = 5
     #: seconds per stage per image (``detect``, ``faces``: the age/gender and attribute networks)
     timings: dict[str, list[float]] = field(default_factory=lambda: {"detect": [], "faces": []})
@@ -78,12 +83,13 @@ class FacePipeline:
         t1 = time.perf_counter()
         faces = [Face(b.box, b.score, landmarks=b.keypoints) for b in found.boxes or []]
         if faces:
-            crops = [crop_square(img, f.box, self.margin) for f in faces]
             if self.age_gender is not None:
+                crops = [crop_square(img, f.box, self.margin) for f in faces]
                 x = self._batch(self.age_gender, crops)
                 for f, (age, gender, conf) in zip(faces, self.age_gender.decoded(x, [])):
                     f.age, f.gender, f.gender_score = age, gender, conf
             if self.attributes is not None:
+                crops = [crop_square(img, f.box, self.attribute_margin) for f in faces]
                 x = self._batch(self.attributes, crops)
                 for f, ranked in zip(faces, self.attributes.decoded(x, [], top_k=self.top_k)):
                     f.attributes = list(ranked)
@@ -108,4 +114,6 @@ class FacePipeline:
     def predict_file(self, path: str | Path, *, score_threshold: float = 0.0) -> Result:
         from ..data.images import load_rgb
 
-        return self.predict(load_rgb(path), name=str(path), score_threshold=score_threshold)  # full size: faces are small
+        return self.predict(
+            load_rgb(path), name=str(path), score_threshold=score_threshold
+        )  # full size: faces are small

@@ -106,8 +106,9 @@ def train_probe(
     label_weight: float = 1.0,
     l2_grid: Sequence[float] = L2_GRID,
 ) -> dict[str, Any]:
-    """Fit the attribute layer on frozen ``weights`` features; returns the model, picked L2, val and test metrics
-    and ``train_soft``, the fitted model's probabilities on the training views (a teacher's targets).
+    """Fit the attribute layer on frozen ``weights`` features; returns the model, the picked L2 (best val mean
+    AP; ``val_mean_ap_by_l2`` every candidate's), val and test metrics and ``train_soft``, the fitted model's
+    probabilities on the training views (a teacher's targets).
     ``soft``: a teacher's probabilities on the same training views (mirrored ones after the originals)."""
     names = CelebA(root, "train", face_eval_transform(resolution), attributes=attributes).attributes
     model = attribute_model(alpha=alpha, resolution=resolution, num_attributes=len(names))
@@ -124,15 +125,18 @@ def train_probe(
     results = []
     for l2 in l2_grid:
         head = fit_head(train, l2=l2, soft=soft, label_weight=label_weight)
-        results.append((multilabel_metrics(head_probs(head, val), val.y.numpy(), names)["mean_ap"], l2, head))
-    best_val, l2, head = max(results, key=lambda r: r[0])
+        results.append((multilabel_metrics(head_probs(head, val), val.y.numpy(), names), l2, head))
+    val_metrics, l2, head = max(results, key=lambda r: r[0]["mean_ap"])
     model.head.fc.load_state_dict(head.state_dict())
     test_metrics = multilabel_metrics(head_probs(head, test), test.y.numpy(), names)
     return {
         "model": model.eval(),
         "attributes": list(names),
         "l2": l2,
-        "val_mean_ap": best_val,
+        "val_mean_ap": val_metrics["mean_ap"],
+        "val_mean_ap_by_l2": {str(r[1]): r[0]["mean_ap"] for r in results},
+        "val": val_metrics,
         "test": test_metrics,
         "train_soft": torch.from_numpy(head_probs(head, train)),
+        "n_train_views": len(train.y),
     }
