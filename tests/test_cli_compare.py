@@ -134,7 +134,7 @@ def test_compare_measures_the_metric_with_weights_and_data(capsys, shared):
         "json",
         "--data",
         f"classification={data}",
-        "--weights-from",
+        "--source",
         str(weights),
         "--eval-limit",
         "40",

@@ -12,6 +12,8 @@ from mnet.tasks import get_task
 from mnet.tasks.data import ImageDecodeError
 from mnet.tasks.dogs.data import NUM_BREEDS, StanfordDogs, breeds, read_box
 from mnet.tasks.dogs.pretrained import dog_rows_head, imagenet_rows
+from mnet.tasks.pretrained import model_predictor
+from mnet.weights import Preprocess
 
 
 def test_breed_table_is_the_official_order():
@@ -94,10 +96,11 @@ def test_evaluate_counts_skipped_and_empty_class_folder(tmp_path):
     victim.write_bytes(b"not an image")
     task = get_task("dogs")
     model = task.build_model(alpha=0.25, resolution=64)
-    out = task.evaluate(model, root, split="test", on_bad_image="skip", progress=False)
+    predictor = model_predictor(task, model, Preprocess(64, crop_fraction=0.875))
+    out = task.evaluate(predictor, root, split="test", on_bad_image="skip", progress=False)
     assert out["n"] == 5 and out["skipped_images"] == 1 and 0 <= out["top1"] <= out["top5"] <= 100
     with pytest.raises(ImageDecodeError, match=victim.name):
-        task.evaluate(model, root, split="test", progress=False)
+        task.evaluate(predictor, root, split="test", progress=False)
 
 
 def test_box_annotation_crop(tmp_path):

@@ -11,7 +11,8 @@ import yaml
 from _train_fixtures import TASK_RUNS, classifier_weights, detector_weights, task_run_args
 
 from mnet.apps.cli import main
-from mnet.tasks import TASKS, Task
+from mnet.tasks import get_task, task_names
+from mnet.tasks.base import Task
 from mnet.tasks.engine.config import ConfigError, load_config, schema_for
 from mnet.tasks.schema import (
     AnyOf,
@@ -31,14 +32,14 @@ from mnet.tasks.schema import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TRAINABLE = sorted(n for n, t in TASKS.items() if type(t).train_parts is not Task.train_parts)
+TRAINABLE = sorted(n for n in task_names() if type(get_task(n)).train_parts is not Task.train_parts)
 CONFIGS = sorted(REPO.glob("tasks/*/configs/*.yaml"))
 
 
 def test_every_trainable_task_declares_its_sections():
     assert set(TRAINABLE) >= {"classification", "dogs", "detection", "face_attributes"}
     for name in TRAINABLE:
-        schema = schema_for(TASKS[name])
+        schema = schema_for(get_task(name))
         for section in ("model", "data", "loss", "augment"):
             assert not schema.keys[section].open, f"{name}: section {section!r} is not declared"
 
@@ -64,7 +65,7 @@ def _typo(key: str) -> str:
 
 @pytest.mark.parametrize("task", TRAINABLE)
 def test_every_misspelled_key_is_refused_naming_the_right_one(task):
-    schema = schema_for(TASKS[task])
+    schema = schema_for(get_task(task))
     keys = [k for k, _ in dotted_keys(schema)]
     assert len(keys) > 40
     for key in keys:
@@ -97,7 +98,7 @@ def _wrong_value(kind) -> object:
 
 @pytest.mark.parametrize("task", TRAINABLE)
 def test_every_wrongly_typed_value_is_refused_naming_the_key(task):
-    schema = schema_for(TASKS[task])
+    schema = schema_for(get_task(task))
     checked = 0
     for key, spec in dotted_keys(schema):
         if isinstance(spec.kind, Anything) or key == "task":  # task: checked against the command's task
@@ -182,7 +183,7 @@ def test_alpha_null_without_weights_is_1(task, tmp_path):
     args = task_run_args(task, tmp_path, "model.alpha=null")
     cfg = load_config(args[3], args[4:], task=task)
     assert cfg["model"]["alpha"] is None
-    parts = TASKS[task].train_parts(cfg)
+    parts = get_task(task).train_parts(cfg)
     assert parts.model.config.alpha == 1.0
 
 
@@ -215,7 +216,7 @@ def test_alpha_null_takes_the_weights_alpha_through_mnet_train(task, weights_key
 
 def test_schema_tables_are_data():
     """Keys are declared as data: every leaf is a Key with a Kind, every section a Section."""
-    schema = schema_for(TASKS["detection"])
+    schema = schema_for(get_task("detection"))
     assert isinstance(lookup(schema, "model.ssd.loss.classification"), Key)
     assert isinstance(lookup(schema, "model.ssd.anchors"), Section)
     assert lookup(schema, "model.nope") is None

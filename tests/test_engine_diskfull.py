@@ -13,7 +13,7 @@ import torch
 from _train_fixtures import TINY_ARGS, TinyTask, metrics
 
 from mnet.apps.cli import main
-from mnet.tasks import TASKS
+from mnet.tasks.base import TASKS
 from mnet.tasks.engine import checkpoint
 from mnet.tasks.engine.logger import RunLogger
 from mnet.weights import store

@@ -12,7 +12,7 @@ import torch
 from _train_fixtures import TINY_ARGS, Interrupted, TinyTask, metrics
 
 from mnet.apps.cli import main
-from mnet.tasks import TASKS
+from mnet.tasks.base import TASKS
 from mnet.tasks.engine.optim import WarmupSchedule
 from mnet.tasks.engine.rundir import RUN_FILES
 

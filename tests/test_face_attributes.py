@@ -14,6 +14,8 @@ from mnet.tasks.face_attributes.celeba import CELEBA_ATTRIBUTES, CelebA, read_at
 from mnet.tasks.face_attributes.metrics import average_precision, multilabel_metrics
 from mnet.tasks.face_attributes.task import MultiLabelLoss, pos_weights
 from mnet.tasks.face_attributes.transforms import face_eval_transform
+from mnet.tasks.pretrained import model_predictor
+from mnet.weights import Preprocess
 
 
 def write_celeba(root: Path, n: int = 6, *, names=CELEBA_ATTRIBUTES, header_count: int | None = None) -> Path:
@@ -140,7 +142,7 @@ def test_models_and_table12_cost():
     assert round(task.cost(small, 128).params / 1e6, 1) == 0.2  # Table 12: 0.2 M
     ag = task.build_model(alpha=1.0, resolution=224, head="age_gender")
     assert ag(torch.zeros(1, 3, 96, 96)).shape == (1, 101)
-    with pytest.raises(ValueError, match="unknown face head"):
+    with pytest.raises(ValueError, match="unknown face model"):
         task.build_model(alpha=1.0, resolution=224, head="mood")
 
 
@@ -178,7 +180,7 @@ def test_train_parts_and_evaluate_on_fake_celeba(tmp_path):
     assert r["n"] == 3 and 0.0 <= r["mean_ap"] <= 1.0 and "per_attribute" not in r
     shutil.rmtree(root / "img_align_celeba")
     with pytest.raises(FileNotFoundError, match="img_align_celeba"):
-        task.evaluate(parts.model, root, split="val")
+        task.evaluate(model_predictor(task, parts.model, Preprocess(64)), root, split="val")
 
 
 @pytest.mark.slow

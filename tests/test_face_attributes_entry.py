@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnet.tasks.face_attributes import CELEBA_ATTRIBUTES
+from mnet.tasks.face_attributes.celeba import CELEBA_ATTRIBUTES
 from mnet.tasks.face_attributes.pretrained import BASE, ENTRY, HEAD_FILE, HEAD_SHA256, TEST_MEAN_AP, convert_head
 from mnet.tasks.face_attributes.train_head import HeadRecipe
 from mnet.weights import get_entry, save_weights, sha256_file
@@ -20,7 +20,7 @@ from mnet.weights.store import load_weights_file
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "face_attributes_celeba400.json"
-CONFIG = REPO / "tasks" / "face_attributes" / "configs" / "celeba400.yaml"
+CONFIG = REPO / "tasks" / "face_attributes" / "recipes" / "celeba400.yaml"
 
 
 @pytest.fixture
@@ -69,24 +69,20 @@ def test_converter_refuses_a_layer_that_does_not_belong(tmp_path, change, match)
 
 def test_entry_loads_by_name_and_reproduces_the_recorded_test_map(fresh_cache, shared):
     from mnet.tasks import get_task
-    from mnet.weights import build_pretrained, cached_path
+    from mnet.tasks.pretrained import build_pretrained
+    from mnet.tasks.runtime.load import load_predictor
+    from mnet.weights import cached_path
 
     model, w = build_pretrained(ENTRY)
-    assert w.path == cached_path(ENTRY) and w.path.parent == fresh_cache
+    assert w.path == cached_path(ENTRY) and w.path.parent == fresh_cache / "weights"
     assert w.meta["sha256_verified"] and w.meta["original_sha256"] == HEAD_SHA256 and w.meta["base"] == BASE
     assert w.labels == list(CELEBA_ATTRIBUTES)
     head, _ = load_weights_file(HEAD_FILE)
     torch.testing.assert_close(model.head.fc.weight, head["head.fc.weight"], rtol=0, atol=0)
     recorded = json.loads(RESULTS.read_text())
     assert recorded["entry"] == ENTRY and recorded["head_sha256"] == HEAD_SHA256
-    r = get_task("face_attributes").evaluate(
-        model,
-        shared("data", "celeba"),
-        split="test",
-        preprocess=w.preprocess,
-        weights_meta=w.meta,
-        progress=False,
-    )
+    predictor = load_predictor("face_attributes", ENTRY, runtime="torch", notify=None)
+    r = get_task("face_attributes").evaluate(predictor, shared("data", "celeba"), split="test", progress=False)
     assert r["n"] == recorded["test"]["n"] == 79
     assert abs(r["mean_ap"] - recorded["test"]["mean_ap"]) < 1e-3
     assert abs(recorded["test"]["mean_ap"] - TEST_MEAN_AP) < 1e-4
@@ -112,21 +108,21 @@ def test_committed_config_names_the_entry_and_refuses_typos(tmp_path):
 
 
 def test_pipeline_names_attributes_by_default(fresh_cache, shared):
-    from mnet.tasks import get_task
+    from mnet.tasks.runtime.load import load_face_pipeline
     from mnet.weights import fetch_and_convert
 
     for name in ("faceres_mobilenet_v1_1.0_224.age_gender", "ssd_mobilenet_v1_1.0_512.faceapi_faces"):
         fetch_and_convert(name, source=shared("weights", "faces"), progress=False)
-    (res,) = get_task("face_attributes").predict_files([shared("data", "samples", "face.jpg")], top_k=40)
-    faces = res["faces"]
+    pipeline = load_face_pipeline(top_k=40, notify=None)
+    faces = pipeline.predict_file(shared("data", "samples", "face.jpg")).to_dict()["faces"]
     assert len(faces) == 4 and sum(f["gender"] == "male" for f in faces) == 3
     for f in faces:
-        names = [a["name"] for a in f["attributes"]]
+        names = [a["label"] for a in f["attributes"]]
         assert sorted(names) == sorted(CELEBA_ATTRIBUTES)
-        probs = [a["prob"] for a in f["attributes"]]
+        probs = [a["score"] for a in f["attributes"]]
         assert probs == sorted(probs, reverse=True)
     # the attribute `Male` agrees with the age/gender model on every face of this photo
-    male = [next(a["prob"] for a in f["attributes"] if a["name"] == "Male") for f in faces]
+    male = [next(a["score"] for a in f["attributes"] if a["label"] == "Male") for f in faces]
     assert [p > 0.5 for p in male] == [f["gender"] == "male" for f in faces]
 
 

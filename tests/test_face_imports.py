@@ -3,6 +3,7 @@ the faces-in-the-wild pipeline on the sample photos (every face found, each with
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import product
 
@@ -121,57 +122,64 @@ def test_faceres_conversion(face_models):
 
 
 @pytest.mark.parametrize("image, men, women", [("face.jpg", 3, 1), ("t1.jpg", 3, 3)])
-def test_pipeline_finds_every_face_with_age_and_gender(face_models, shared, image, men, women):
-    from mnet.tasks.data.images import load_rgb
-    from mnet.tasks.face_attributes.pipeline import FacePipeline
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_pipeline_finds_every_face_with_age_and_gender(face_models, shared, image, men, women, runtime):
+    from mnet.tasks.runtime.load import load_face_pipeline
 
-    faces = FacePipeline()(load_rgb(shared("data", "samples", image)))
+    faces = load_face_pipeline(runtime=runtime, notify=None).predict_file(shared("data", "samples", image)).faces
     assert len(faces) == men + women
     assert sum(f.gender == "male" for f in faces) == men
-    assert all(5 < f.age < 80 and f.gender_score > 0.5 for f in faces)
-    boxes = torch.tensor([f.box for f in faces])
-    assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    assert all(5 < f.age < 80 and f.gender_score > 0.5 and len(f.attributes) == 5 for f in faces)
+    assert all(f.box[2] > f.box[0] and f.box[3] > f.box[1] for f in faces)
 
 
 def test_retinaface_agrees_with_the_ssd_on_t1(face_models, shared):
-    from torchvision.ops import box_iou
+    from mnet.tasks.runtime.load import load_predictor
 
+    img = load_rgb_shared(shared, "t1.jpg")
+    ssd = load_predictor(None, "ssd_mobilenet_v1_1.0_512.faceapi_faces", notify=None).predict(img).boxes
+    retina = load_predictor(None, "retinaface_mobilenet_v1_0.25_640.biubug6_widerface", notify=None).predict(img).boxes
+    assert len(retina) == len(ssd) == 6
+    for r in retina:
+        assert max(iou(r.box, s.box) for s in ssd) > 0.5
+        # landmarks (eyes, nose, mouth corners) lie on the face: near its box, eyes above the nose above the mouth
+        (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = r.keypoints
+        x1, y1, x2, y2 = r.box
+        gx, gy = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
+        assert all(x1 - gx <= x <= x2 + gx and y1 - gy <= y <= y2 + gy for x, y in r.keypoints)
+        assert (ly + ry) / 2 < ny < (mly + mry) / 2 and lx < rx and mlx < mrx
+
+
+def load_rgb_shared(shared, name: str):
     from mnet.tasks.data.images import load_rgb
-    from mnet.tasks.detection.faces import detect_faces
-    from mnet.tasks.face_attributes.retinaface import detect_faces_retina
 
-    img = load_rgb(shared("data", "samples", "t1.jpg"))
-    ssd, _ = detect_faces(img)
-    r = detect_faces_retina(np.asarray(img))
-    assert len(r.boxes) == len(ssd) == 6
-    assert (box_iou(r.boxes, ssd).max(dim=1).values > 0.5).all()
-    # landmarks (eyes, nose, mouth corners) lie on the face: near its box, eyes above the nose above the mouth
-    lm, b = r.landmarks, r.boxes
-    grow = 0.25 * (b[:, 2:] - b[:, :2])
-    assert ((lm >= (b[:, None, :2] - grow[:, None])) & (lm <= (b[:, None, 2:] + grow[:, None]))).all()
-    eyes_y, nose_y, mouth_y = lm[:, :2, 1].mean(1), lm[:, 2, 1], lm[:, 3:, 1].mean(1)
-    assert ((eyes_y < nose_y) & (nose_y < mouth_y)).all()
-    assert (lm[:, 0, 0] < lm[:, 1, 0]).all() and (lm[:, 3, 0] < lm[:, 4, 0]).all()
+    return load_rgb(shared("data", "samples", name))
 
 
-def test_image_without_faces(face_models, tmp_path):
+def iou(a, b) -> float:
+    ix, iy = max(0.0, min(a[2], b[2]) - max(a[0], b[0])), max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union
+
+
+def test_image_without_faces(face_models, tmp_path, capsys):
     from PIL import Image
 
-    from mnet.tasks import get_task
+    from mnet.apps.cli import main
 
     Image.new("RGB", (320, 240), (90, 140, 200)).save(tmp_path / "sky.png")
-    (res,) = get_task("face_attributes").predict_files([tmp_path / "sky.png"])
+    assert main(["faces", str(tmp_path / "sky.png"), "--format", "json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
     assert res["faces"] == [] and res["size"] == [320, 240]
-    with pytest.raises(ValueError, match="nothing.txt"):
-        (tmp_path / "nothing.txt").write_text("not an image")
-        get_task("face_attributes").predict_files([tmp_path / "nothing.txt"])
+    (tmp_path / "nothing.txt").write_text("not an image")
+    assert main(["faces", str(tmp_path / "nothing.txt")]) == 1
+    assert "nothing.txt" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_pipeline_attributes_and_demo_runner(face_models, shared, tmp_path):
-    from mnet.apps.demo.runners import RUNNERS
+def test_pipeline_with_your_own_attribute_weights(face_models, shared, tmp_path, capsys):
+    """Attribute weights written by `mnet train` (any attribute names) plug into `mnet faces`."""
+    from mnet.apps.cli import main
     from mnet.tasks import get_task
-    from mnet.tasks.data.images import load_rgb
     from mnet.weights import save_weights
 
     names = ["Male", "Smiling", "Young"]
@@ -184,10 +192,14 @@ def test_pipeline_attributes_and_demo_runner(face_models, shared, tmp_path):
         "preprocess": {"resolution": 64, "mean": [127.5] * 3, "std": [127.5] * 3},
     }
     path = save_weights(tmp_path / "attrs.safetensors", model.state_dict(), meta)
-    runner = RUNNERS["face_attributes"]("faceres_mobilenet_v1_1.0_224.age_gender", attributes=str(path), top_k=2)
-    pred = runner(np.asarray(load_rgb(shared("data", "samples", "face.jpg"))), threshold=0.5)
-    assert len(pred.detections) == 4
-    for d in pred.detections:
-        assert d.label.name == "face" and {"age", "gender", "gender_score"} <= set(d.properties)
-        assert len(d.attributes) == 2 and {a.name for a in d.attributes} <= set(names)
-        assert d.attributes[0].score >= d.attributes[1].score
+    photo = str(shared("data", "samples", "face.jpg"))
+    assert main(["faces", photo, "--attributes", str(path), "--top-k", "2", "--format", "json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert len(res["faces"]) == 4
+    for f in res["faces"]:
+        assert {"age", "gender", "gender_score"} <= set(f)
+        assert len(f["attributes"]) == 2 and {a["label"] for a in f["attributes"]} <= set(names)
+        assert f["attributes"][0]["score"] >= f["attributes"][1]["score"]
+    # ImageNet classes are not face attributes
+    assert main(["faces", photo, "--attributes", "mobilenet_v1_1.0_224.tfslim_in1k"]) == 2
+    assert "expected attributes weights" in capsys.readouterr().err

@@ -134,10 +134,14 @@ def test_resolution_has_a_range_everywhere_it_is_accepted(bad):
 @pytest.mark.parametrize("value", ["100000", "1025", "16"])
 def test_cli_eval_resolution_out_of_range_is_one_line(tmp_path, capsys, value):
     from mnet.apps.cli import main
+    from mnet.apps.options import MAX_RESOLUTION
+    from mnet.backbone.config import MAX_RESOLUTION as BACKBONE_MAX
 
-    code = main(["eval", "classification", "--weights", "w", "--data", str(tmp_path), "--resolution", value])
+    assert MAX_RESOLUTION == BACKBONE_MAX  # the CLI checks at parse time the bound the backbone enforces
+    with pytest.raises(SystemExit) as e:  # argparse: usage, then one line; no traceback, nothing allocated
+        main(["eval", "classification", "--weights", "w", "--data", str(tmp_path), "--resolution", value])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and err == [f"mnet eval: error: resolution must be an integer in [32, 1024] pixels, got {value}"]
+    assert e.value.code == 2 and err[-1].endswith(f"argument --resolution: must be in [32, 1024], got {value}")
 
 
 def test_upload_reader_limits_size_and_reports_the_photos_size(big, tmp_path):

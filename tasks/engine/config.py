@@ -181,9 +181,12 @@ def _task_named(name: Any) -> Any:
     """The registered task called ``name``, or None (a test double or no task named)."""
     if not isinstance(name, str):
         return None
-    from mnet.tasks import TASKS
+    from mnet.tasks.base import TASKS
+    from mnet.tasks.registry import TASK_SPECS, get_task
 
-    return TASKS.get(name)
+    if name in TASKS:
+        return TASKS[name]
+    return get_task(name) if name in TASK_SPECS else None
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), *, task: Any = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ the entry); :func:`convert_head` builds the whole model from the base entry's ba
 (``load_weights(entry.base)``) and that layer, so the entry loads offline by name like every other
 one. The layer is trained by (docs/face_attributes.md)::
 
-    python -m mnet.tasks.face_attributes.train_head --config tasks/face_attributes/configs/celeba400.yaml \\
+    python -m mnet.tasks.face_attributes.train_head --config tasks/face_attributes/recipes/celeba400.yaml \\
         --source ../shared/weights
 
 The entry is registered here, from the tasks layer (``weights/`` never imports ``tasks``): importing

@@ -1,7 +1,7 @@
 """Train the attribute layer of a face-attribute registry entry that has a base (``pretrained.py``), from a
 committed config; write the layer (the entry's package file) and a results JSON (the model card's numbers).
 
-    python -m mnet.tasks.face_attributes.train_head --config tasks/face_attributes/configs/celeba400.yaml \\
+    python -m mnet.tasks.face_attributes.train_head --config tasks/face_attributes/recipes/celeba400.yaml \\
         --source ../shared/weights
 
 The entry gives the base backbone, α, ρ and the attribute names; the config the data, the L2 candidates

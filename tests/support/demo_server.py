@@ -10,9 +10,11 @@ def main(port: int, weights_dir: str, task: str, size: str) -> None:
     from mnet.apps.demo.app import LAUNCH_LIMITS, build_app
     from mnet.apps.demo.models import WeightsChooser
     from mnet.apps.demo.pipeline import DemoPipeline
+    from mnet.weights.locations import add_originals_dir
 
-    chooser = WeightsChooser(weights_dir)
-    pipeline = DemoPipeline(chooser, source=weights_dir, runtime="torch", threads=1)
+    add_originals_dir(weights_dir)
+    chooser = WeightsChooser()
+    pipeline = DemoPipeline(chooser, runtime="torch", threads=1)
     pipeline.preload([task], size)
     app = build_app(pipeline, tasks=[task], sizes=[size], default_tasks=[task], default_size=size)
     app.queue(default_concurrency_limit=4).launch(
