@@ -177,7 +177,7 @@ def test_big_concurrent_uploads_keep_memory_bounded(server, tmp_path):
 
     for a in answers["gray16_10000.png"] + answers["rgb_10000.png"]:  # within the cap once shrunk: answered
         assert isinstance(a, dict) and a["image_size"] == [10_000, 10_000], a
-        assert len(a["predictions"][0]["labels"]) == 5
+        assert len(a["results"][0]["classes"]) == 5
     (a,) = answers["photo_12000.jpg"]
     assert isinstance(a, dict) and a["image_size"] == [12_000, 8_000], a
     (a,) = answers["bilevel_20000.png"]
