@@ -13,9 +13,9 @@ from torch import nn
 from mnet.backbone import Cost, count_cost
 
 if TYPE_CHECKING:
-    from .engine import TrainParts
     from .pretrained import Pretrained
     from .schema import Section
+    from .training import TrainParts
 
 
 class Task(ABC):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import mnet.tasks  # noqa: F401  (registers every entry, the task packages' too, as the CLI does)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MNET_SHARED", REPO.parent / "shared")).resolve()
 

@@ -8,7 +8,7 @@ import torch
 
 from mnet.backbone import mobilenet_v1
 from mnet.tasks import task_names
-from mnet.tasks.compare import compare
+from mnet.tasks.runtime.compare import compare
 from mnet.tasks.runtime.export import to_onnx_model
 from mnet.tasks.runtime.session import OnnxRuntime, TorchRuntime, available_runtimes, make_runtime, open_runtime
 

@@ -230,7 +230,8 @@ def test_messages_tell_the_truth_about_verification(weights_sandbox, monkeypatch
 
 def test_every_digest_the_registry_defines_is_checked():
     """Each pinned constant of the entries is a pin the fetch code checks (the SSD and face-api digests were not)."""
-    from mnet.weights.entries import detection, faces
+    from mnet.tasks.detection import pretrained as detection
+    from mnet.tasks.face_attributes import imported as faces
 
     ssd = weights.get_entry("ssd_mobilenet_v1_0.75_300.tflite_coco_quant")
     faceapi = weights.get_entry("ssd_mobilenet_v1_1.0_512.faceapi_faces")

@@ -2,7 +2,7 @@
 
 Entries live in ``weights/entries/<family>.py`` (pure data, imported by ``weights/entries/__init__.py``),
 so ``mnet weights list`` sees every entry without importing task code; a task's converter and labels
-are dotted strings (``"mnet.tasks.detection.convert:fn"``) imported only when a file is converted.
+are dotted strings (``"package.module:fn"``) imported only when a file is converted.
 """
 
 from __future__ import annotations

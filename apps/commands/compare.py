@@ -65,7 +65,7 @@ def parse_data(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mnet.tasks import compare as cmp
+    from mnet.tasks.runtime import compare as cmp
 
     rows = cmp.compare(
         args.tasks,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import mnet.tasks  # noqa: F401  (light: the task packages register their own entries)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="pretrained weights: list, fetch, convert, info", description=__doc__)

@@ -64,8 +64,8 @@ def classification_train_parts(task, cfg: Mapping[str, Any]):
     """ImageFolder / ``train``+``val`` ImageNet-layout training (any class count)."""
     from mnet.weights import Preprocess
 
-    from ..engine import TrainParts
-    from ..engine.data import SkipBadSamples
+    from ..data.batches import SkipBadSamples
+    from ..training import TrainParts
     from .augment import train_transform
     from .data import ImageFolderDataset
 

@@ -200,7 +200,7 @@ class DetectionTask(Task):
         ``model.weights`` (detector) or ``model.alpha``/``resolution`` [+ ``backbone_weights``] (null: the
         weights' α and ρ, else 1.0 and 300);
         ``model.ssd`` overrides SSD options (e.g. ``{loss: {classification: focal}}``)."""
-        from ..engine import TrainParts
+        from ..training import TrainParts
 
         m, d, a = cfg["model"], cfg["data"], cfg.get("augment") or {}
         if not d.get("root"):

@@ -107,7 +107,7 @@ class DogsTask(Task):
 
         from mnet.weights import Preprocess
 
-        from ..engine import TrainParts
+        from ..training import TrainParts
 
         m, d, a = cfg["model"], cfg["data"], cfg.get("augment") or {}
         res = int(m["resolution"])

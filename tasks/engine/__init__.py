@@ -1,8 +1,8 @@
 """The fine-tuning engine: one training loop for every task (tasks supply model, data, loss, metrics)."""
 
+from ..training import TrainParts
 from .config import ENGINE_DEFAULTS, ENGINE_SCHEMA, ConfigError, load_config, resolve_config
 from .errors import DiskFullError, NonFiniteLossError, ResumeMismatchError, RunExistsError, TrainingStopped
-from .parts import TrainParts
 from .trainer import train
 
 __all__ = [

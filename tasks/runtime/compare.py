@@ -16,8 +16,8 @@ from tqdm import tqdm
 from mnet.backbone import ALPHAS, RESOLUTIONS
 from mnet.backbone.config import validate_alpha, validate_resolution
 
-from .registry import get_task, task_names
-from .timing import measure_latency
+from ..registry import get_task, task_names
+from ..timing import measure_latency
 
 
 @dataclass
@@ -55,7 +55,7 @@ def compare(
     (network + decoding, as ``mnet predict`` runs it) for the latency."""
     import numpy as np
 
-    from .runtime.load import model_session
+    from .load import model_session
 
     names = list(tasks) if tasks else task_names()
     task_objs = [get_task(n) for n in names]
@@ -108,7 +108,7 @@ def measure_metric(
     entry = pretrained_entry(task, alpha, resolution)
     if entry is None or not task.primary_metric:
         return None, None
-    from .runtime.load import load_predictor
+    from .load import load_predictor
 
     predictor = load_predictor(task.name, entry.name, notify=None)
     extra = {"limit": limit} if limit else {}

