@@ -222,3 +222,38 @@ def test_torch_session_runs_the_inference_network():
     out = TorchSession(task.inference_network(model))(np.zeros((2, 3, 64, 64), np.float32))
     assert set(out) == {"probs", "finite"} and out["probs"].shape == (2, 1000) and out["finite"].all()
     np.testing.assert_allclose(out["probs"].sum(1), 1.0, rtol=1e-5)
+
+
+def test_offline_from_an_empty_cache_with_only_the_folder_of_originals(
+    weights_sandbox, shared, tmp_path, capsys, monkeypatch
+):
+    """A new machine without internet: nothing cached, only ``$MNET_WEIGHTS_DIR`` naming the original files.
+    Every command and the demo's every task convert what they need from there, export, and answer."""
+    from mnet.apps.demo.models import WeightsChooser
+    from mnet.apps.demo.pipeline import DemoPipeline
+
+    monkeypatch.setenv("MNET_WEIGHTS_DIR", str(shared("weights")))
+    photos = {
+        "classification": shared("data", "samples", "grace_hopper.jpg"),
+        "dogs": shared("data", "samples", "chelsea.png"),
+        "detection": shared("data", "coco", "val2017", "000000000139.jpg"),
+        "face_attributes": shared("data", "samples", "face.jpg"),
+    }
+    for task, photo in photos.items():
+        assert main(["predict", task, str(photo), "--format", "json"]) == 0, task
+        (r,) = json.loads(capsys.readouterr().out)
+        assert r.get("classes") or r.get("boxes") or r.get("faces"), task
+    assert r["faces"] and all("age" in f and f["attributes"] for f in r["faces"])
+    assert main(["faces", str(photos["face_attributes"]), "--detector", "retinaface"]) == 0
+    assert (
+        main(["export", "detection", "--out", str(tmp_path / "ssd.onnx"), "--check-images", str(photos["detection"])])
+        == 0
+    )
+    capsys.readouterr()
+    chooser = WeightsChooser()
+    assert chooser.tasks == list(photos)
+    demo = DemoPipeline(chooser)
+    frame = np.asarray(Image.open(photos["detection"]).convert("RGB"))
+    results = demo.results(frame, list(photos), "1.0-224")
+    assert [r.task for r in results] == list(photos) and results[2].boxes
+    assert not list(weights_sandbox.root.glob("web/*"))  # nothing was downloaded
