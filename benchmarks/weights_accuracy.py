@@ -19,6 +19,7 @@ import torch
 
 from mnet import weights
 from mnet.tasks import get_task
+from mnet.tasks.runtime.load import load_predictor
 
 #: the originals' top-1 / top-5 on ../shared/data/imagenet (1,300 photos), from ../shared/golden/REFERENCE.md:
 #: TensorFlow (TF-slim eval recipe) for the float graph, TFLite built-in kernels (PIL bilinear resize) for uint8
@@ -66,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         if not available(e, args.source):
             skipped.append(e.name)
             continue
-        model, w = weights.build_pretrained(e.name)
         print(f"evaluating {e.name}", file=sys.stderr)
-        r = task.evaluate(model, args.data, preprocess=w.preprocess, batch_size=args.batch_size)
+        predictor = load_predictor("classification", e.name, notify=None)  # the one inference path (ONNX Runtime)
+        r = task.evaluate(predictor, args.data, batch_size=args.batch_size)
         orig = ORIGINAL_ON_SHARED.get(e.name)
         ref = f"{orig[0]:.2f} / {orig[1]:.2f} ({orig[2]})" if orig else "-"
         delta = f"{r['top1'] - orig[0]:+.2f}" if orig else "-"

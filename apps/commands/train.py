@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 
+from mnet.apps.options import add_source
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace the run output.dir holds (its checkpoint, weights, metrics and config)",
     )
+    add_source(p)
     p.set_defaults(func=run, extra_dest="overrides")
 
 
