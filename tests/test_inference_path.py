@@ -257,3 +257,24 @@ def test_offline_from_an_empty_cache_with_only_the_folder_of_originals(
     results = demo.results(frame, list(photos), "1.0-224")
     assert [r.task for r in results] == list(photos) and results[2].boxes
     assert not list(weights_sandbox.root.glob("web/*"))  # nothing was downloaded
+
+
+def test_export_never_overwrites_its_input_or_an_existing_file(shared, tmp_path, capsys):
+    from mnet.tasks.pretrained import build_pretrained
+    from mnet.weights.store import save_weights
+
+    model, w = build_pretrained("mobilenet_v1_0.5_160.tflite_in1k_quant")
+    weights = save_weights(tmp_path / "w.safetensors", model.state_dict(), dict(w.meta))
+    before = weights.read_bytes()
+    photo = str(shared("data", "samples", "grace_hopper.jpg"))
+    assert main(["export", "--weights", str(weights), "--out", str(weights), "--check-images", photo]) == 2
+    assert "overwrite the input weights" in capsys.readouterr().err and weights.read_bytes() == before
+    out = tmp_path / "w.onnx"
+    out.write_bytes(b"someone's file")
+    assert main(["export", "--weights", str(weights), "--out", str(out), "--check-images", photo]) == 2
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"someone's file"
+    assert main(["export", "--weights", str(weights), "--out", str(out), "--check-images", photo, "--overwrite"]) == 0
+    assert load_predictor(weights=str(out), notify=None).labels == w.labels
+    with pytest.raises(SystemExit):
+        main(["eval", "classification", "--data", str(tmp_path), "--limit", "0"])
+    assert "must be >= 1, got 0" in capsys.readouterr().err
