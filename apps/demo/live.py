@@ -73,12 +73,12 @@ class LiveBackend:
             if key in self._infos:
                 return self._infos[key]
         info: dict[str, Any] = {"task": task, "model": Path(weights).name, "device": False, "size_mb": 0.0}
-        if task in FACE_TASKS:
+        if self.pipeline.task_of(task) in FACE_TASKS:
             info.update(kind="faces", preprocess=None, labels=None, id=None, url=None)
         else:
             from mnet.tasks.runtime.load import load_predictor
 
-            p = load_predictor(task, weights, runtime="onnxruntime", notify=None)
+            p = load_predictor(self.pipeline.task_of(task), weights, runtime="onnxruntime", notify=None)
             path = Path(p.session.source)
             mid = path.name
             info.update(

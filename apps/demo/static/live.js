@@ -62,12 +62,15 @@
 
   // -- "this device": onnxruntime-web -----------------------------------------------------------------
   const sessions = {}; // model id → Promise<session>
+  const PROXY = new URLSearchParams(location.search).get("proxy") !== "0";
   function ortSetup() {
     const ort = window.ort;
     if (!ort) throw new Error("onnxruntime-web did not load");
     ort.env.wasm.wasmPaths = new URL(API + "/ort/", location.href).href;
     ort.env.wasm.simd = true;
     ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    // run the model in a worker, so that the page's thread stays free to paint the video
+    ort.env.wasm.proxy = PROXY;
     return ort;
   }
   function threadsText() {
@@ -176,9 +179,10 @@
     const status = root.querySelector(".mnet-status"), engineSel = root.querySelector(".mnet-engine");
     const startBtn = root.querySelector(".mnet-start");
     const work = document.createElement("canvas");
+    try { ortSetup(); } catch (e) { /* the status line says so when a device task starts */ }
     const st = {
       running: false, latest: {}, infos: {}, paints: [], results: [], inferMs: {}, error: "",
-      paintedFrames: 0, resultCount: 0, engines: {},
+      paintedFrames: 0, resultCount: 0, engines: {}, lastSeen: -1,
     };
     const api = (window.mnetLive = {
       state: st,
@@ -249,6 +253,9 @@
         const { tasks, size, threshold } = readControls();
         try {
           if (!video.videoWidth || !tasks.length) { await new Promise((ok) => setTimeout(ok, 50)); continue; }
+          // one result per camera frame at most: wait until the video shows a frame not yet looked at
+          while (st.paintedFrames === st.lastSeen && st.running) await new Promise((ok) => setTimeout(ok, 4));
+          st.lastSeen = st.paintedFrames;
           const w = video.videoWidth, h = video.videoHeight, at = performance.now();
           const infos = {};
           for (const t of tasks) infos[t] = await modelInfo(t, size);
