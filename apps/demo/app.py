@@ -1,4 +1,4 @@
-"""The Gradio 6 app: a live camera tab, an upload tab, and a JSON ``/predict`` endpoint."""
+"""The Gradio 6 app: a live camera tab (:mod:`.live`), an upload tab, and a JSON ``/predict`` endpoint."""
 
 from __future__ import annotations
 
@@ -21,9 +21,6 @@ from mnet.tasks.results import Result
 from .draw import draw_results
 from .pipeline import DISPLAY_MAX_SIDE, DemoPipeline
 
-#: ask the browser for VGA frames (it asks for 1920×1440 otherwise): frames are then resized only
-#: once, to the model's input
-CAMERA_CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "facingMode": "environment"}}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 #: uploads above this many bytes are refused: by Gradio at the upload route (``launch(max_file_size=...)``,
 #: see :data:`LAUNCH_LIMITS`) and again by :func:`read_upload`
@@ -76,18 +73,6 @@ def read_upload(path: str | Path, max_side: int = DISPLAY_MAX_SIDE) -> tuple[np.
     return arr, header.size
 
 
-def fps_update(state: dict | None) -> tuple[float | None, dict]:
-    """Frames per second from the gap between frames, smoothed (EMA 0.8)."""
-    now = time.perf_counter()
-    state = dict(state or {})
-    last, fps = state.get("last"), state.get("fps")
-    if last is not None:
-        inst = 1.0 / max(now - last, 1e-6)
-        fps = inst if fps is None else 0.8 * fps + 0.2 * inst
-    state.update(last=now, fps=fps)
-    return fps, state
-
-
 def predictions_json(results: Sequence[Result], image_size: tuple[int, int], total_ms: float) -> dict[str, Any]:
     """The ``/predict`` answer: one result per task, every box in the uploaded photo's pixels."""
     return {
@@ -105,21 +90,13 @@ def build_app(
     default_tasks: Sequence[str],
     default_size: str,
     samples: str | Path | None = None,
-    stream_every: float = 0.04,
+    default_engine: str = "auto",
 ):
+    """The Blocks: task / size / threshold controls, the live camera view (:mod:`.live`; its routes come
+    with :func:`~mnet.apps.demo.live.server_app`), the upload tab and the ``/predict`` endpoint."""
     import gradio as gr
 
-    def on_frame(frame, chosen, size, threshold, state):
-        if frame is None:
-            return gr.skip(), gr.skip(), state
-        fps, state = fps_update(state)
-        try:
-            res = pipeline.process(frame, chosen or [], size, threshold, fps=fps)
-        except ValueError as e:
-            gr.Warning(str(e))
-            return frame, f"error: {e}", state
-        stats = f"model {res.model_ms:.1f} ms · end to end {res.total_ms:.1f} ms · {fps or 0:.1f} FPS"
-        return res.image, stats, state
+    from .live import live_component
 
     def on_upload(upload, chosen, size, threshold):
         # preprocess=False: Gradio hands over the uploaded file unread, so that a text file, a
@@ -147,30 +124,12 @@ def build_app(
             "Pick tasks and a backbone size (α-ρ); allow the camera, or upload a photo."
         )
         with gr.Row():
-            chosen = gr.CheckboxGroup(list(tasks), value=list(default_tasks), label="tasks")
-            size = gr.Dropdown(list(sizes), value=default_size, label="backbone size (α-ρ)")
-            threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="score threshold")
+            # the live view reads these three from the page (elem_id): keep the ids
+            chosen = gr.CheckboxGroup(list(tasks), value=list(default_tasks), label="tasks", elem_id="tasks-picker")
+            size = gr.Dropdown(list(sizes), value=default_size, label="backbone size (α-ρ)", elem_id="size-picker")
+            threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="score threshold", elem_id="threshold-picker")
         with gr.Tab("Camera"):
-            with gr.Row():
-                cam = gr.Image(
-                    sources=["webcam"],
-                    streaming=True,
-                    type="numpy",
-                    label="camera",
-                    webcam_options=gr.WebcamOptions(mirror=False, constraints=CAMERA_CONSTRAINTS),
-                )
-                live = gr.Image(label="annotated", format="jpeg", elem_id="live-output")
-            stats = gr.Textbox(label="latency", elem_id="live-stats", interactive=False)
-            state = gr.State({})
-            cam.stream(
-                on_frame,
-                [cam, chosen, size, threshold, state],
-                [live, stats, state],
-                stream_every=stream_every,
-                concurrency_limit=4,
-                show_progress="hidden",
-                api_visibility="private",
-            )
+            live_component(default_engine)
         with gr.Tab("Upload"):
             with gr.Row():
                 upload = gr.Image(
@@ -197,3 +156,28 @@ def build_app(
 def default_tasks_for(tasks: Sequence[str]) -> list[str]:
     """Detection when it is available (boxes on people are the clearest live result), else the first."""
     return ["detection"] if "detection" in tasks else list(tasks[:1])
+
+
+def serve(
+    blocks: Any,
+    pipeline: DemoPipeline,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    isolate: bool = True,
+    samples: str | Path | None = None,
+    ssl: dict[str, Any] | None = None,
+) -> Any:
+    """Serve the Blocks with the live view's routes (and COOP/COEP headers when ``isolate``) on uvicorn in a
+    background thread; returns a :class:`~mnet.apps.demo.live.Served` (``.wait()``, ``.close()``)."""
+    from .live import LiveBackend, Served, server_app
+
+    blocks.queue(default_concurrency_limit=4)
+    app = server_app(
+        blocks,
+        LiveBackend(pipeline),
+        isolate=isolate,
+        allowed_paths=[str(samples)] if samples else None,
+        max_file_size=MAX_UPLOAD_BYTES,
+    )
+    return Served(app, host, port, **(ssl or {}))

@@ -72,6 +72,7 @@ class DemoPipeline:
         from mnet.tasks.runtime.load import load_face_pipeline, load_predictor
 
         key = (task, weights)
+        task = self.task_of(task)
         with self._lock:
             if key not in self._predictors:
                 if task in FACE_TASKS:
@@ -81,6 +82,11 @@ class DemoPipeline:
                 p.predict(np.zeros((480, 640, 3), np.uint8))  # warm-up: the first run builds kernels
                 self._predictors[key] = p
             return self._predictors[key]
+
+    def task_of(self, choice: str) -> str:
+        """The task a picker entry runs (``choose_weights.task_of`` when it has own models)."""
+        task_of = getattr(self.choose_weights, "task_of", None)
+        return task_of(choice) if task_of else choice
 
     def preload(self, tasks: Sequence[str], size: str) -> None:
         """Load and warm the predictors for these tasks now, so the first camera frame is not slow."""
@@ -94,6 +100,7 @@ class DemoPipeline:
             p = self.predictor(task, self.choose_weights(task, size))
             t0 = time.perf_counter()
             r = p.predict(image, score_threshold=threshold)
+            r.task = task  # the picker's name (an own model's entry), which the page keys results by
             r.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
             out.append(r)
         return out

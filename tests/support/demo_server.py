@@ -7,7 +7,7 @@ import sys
 
 
 def main(port: int, weights_dir: str, task: str, size: str) -> None:
-    from mnet.apps.demo.app import LAUNCH_LIMITS, build_app
+    from mnet.apps.demo.app import build_app, serve
     from mnet.apps.demo.models import WeightsChooser
     from mnet.apps.demo.pipeline import DemoPipeline
     from mnet.weights.locations import add_originals_dir
@@ -17,11 +17,9 @@ def main(port: int, weights_dir: str, task: str, size: str) -> None:
     pipeline = DemoPipeline(chooser, runtime="torch", threads=1)
     pipeline.preload([task], size)
     app = build_app(pipeline, tasks=[task], sizes=[size], default_tasks=[task], default_size=size)
-    app.queue(default_concurrency_limit=4).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_LIMITS
-    )
+    served = serve(app, pipeline, port=port)
     print("READY", flush=True)
-    app.block_thread()
+    served.wait()
 
 
 if __name__ == "__main__":
