@@ -138,6 +138,7 @@ def report(name: str, m: dict) -> None:
             f.write(json.dumps({"case": name, **m}) + "\n")
 
 
+@pytest.mark.slow  # rates depend on the CPU: measured on the machine at hand (`pytest -m slow`), not in CI
 @pytest.mark.parametrize(
     "task,size,engine,floor",
     [
