@@ -12,7 +12,7 @@ import torch
 from mnet.apps.cli import main
 from mnet.tasks import TASKS, get_task
 from mnet.tasks.runtime import OnnxRuntime, make_runtime, task_runtime
-from mnet.tasks.runtime.export import flat_outputs
+from mnet.tasks.runtime.export import flat_outputs, read_metadata
 
 pytest.importorskip("onnxruntime")
 SSD_WEIGHTS = "ssd_mobilenet_v1_0.75_300.tflite_coco_quant"
@@ -220,13 +220,22 @@ def test_detection_int8_export_keeps_coco_ap(ssd, shared, tmp_path, capsys):
                 "32",
                 "--calibration-images",
                 str(coco / "train2017"),
+                "--accuracy-count",
+                "32",
                 "--check-images",
                 *map(str, coco_images(shared)),
             ]
         )
         == 0
     )
-    assert "onnx int8 written" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "onnx int8 written" in printed and "int8 ΔAP" in printed and "on 32 COCO val2017 photos" in printed
+    record = json.loads(read_metadata(out)["mnet.int8_accuracy"])  # what the runtime choice reads
+    assert (
+        record["metric"] == "AP"
+        and record["n"] == 32
+        and record["delta"] == pytest.approx(record["int8"] - record["fp32"], abs=0.01)
+    )
     aps = {}
     for w in (SSD_WEIGHTS, str(out)):
         assert (

@@ -43,6 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--calibration-count", type=int, default=200, help="calibration photos used (default: %(default)s)")
     p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="minmax")
+    p.add_argument(
+        "--accuracy-data",
+        metavar="DIR",
+        help="int8: labelled photos to measure the accuracy change on, held out from calibration (default: the "
+        "task's, e.g. shared/data/imagenet; detection: shared/data/coco, split val2017)",
+    )
+    p.add_argument(
+        "--accuracy-count",
+        type=int,
+        default=1000,
+        help="int8: held-out photos measured, at most (default: %(default)s)",
+    )
     p.set_defaults(func=run)
 
 
@@ -61,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         calibration_method=args.calibration_method,
         with_postprocess=args.with_postprocess,
         progress=sys.stderr.isatty(),
+        accuracy_data=args.accuracy_data,
+        accuracy_count=args.accuracy_count,
     )
     print(report.summary())
     return 0

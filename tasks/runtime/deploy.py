@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from tqdm import tqdm
 from mnet.tasks.base import get_task
 from mnet.tasks.data.images import load_rgb
 
-from .export import ExportReport, check_export, dumps_metadata, export_onnx, export_torchscript
+from .export import ExportReport, check_export, dumps_metadata, export_onnx, export_torchscript, write_metadata
+from .int8_accuracy import ProbeInputs, measure_int8_accuracy
 from .predict import META_LABELS, META_MODEL_KWARGS, META_PREPROCESS, META_TASK, META_WEIGHTS, expand_images
 from .quantize import quantize_onnx
 from .session import OnnxRuntime
@@ -78,6 +80,8 @@ def export_weights(
     calibration_method: str = "minmax",
     with_postprocess: bool = False,
     progress: bool = True,
+    accuracy_data: str | Path | None = None,
+    accuracy_count: int = 1000,
 ) -> ExportReport:
     """Build the weights' model, export its network (``Task.export_network``: with ``with_postprocess``,
     the task's postprocessing inside the graph) in ``fmt``, check it against PyTorch on real images
@@ -85,7 +89,10 @@ def export_weights(
 
     int8 (ONNX only) calibrates on ``calibration_count`` photos spread evenly over
     ``calibration_images`` (default: the task's ``calibration_images`` folder); its check reports the
-    difference (and top-1 agreement) with PyTorch instead of enforcing a tolerance.
+    difference (and top-1 agreement) with PyTorch instead of enforcing a tolerance, and the accuracy
+    change against fp32 is measured on up to ``accuracy_count`` held-out labelled photos of the task
+    (``accuracy_data``, default the shared data; :mod:`tasks.runtime.int8_accuracy`) and written into
+    the file's metadata (``mnet.int8_accuracy``), where the per-machine runtime choice reads it.
     """
     from mnet.weights import build_pretrained
 
@@ -96,6 +103,7 @@ def export_weights(
     if int8 and with_postprocess:
         raise ValueError("--int8 quantizes the network alone: export it without --with-postprocess")
     model, loaded = build_pretrained(weights)
+    task_model = model
     if task and task != loaded.task:
         raise ValueError(f"weights {weights!r} are for task {loaded.task!r}, not {task!r}")
     task_obj, spec = get_task(loaded.task), loaded.preprocess
@@ -122,5 +130,23 @@ def export_weights(
     cal_files = expand_images(calibration_images or [default_calibration_images(task_obj)], limit=calibration_count)
     cal = preprocess_files(task_obj, spec, cal_files, progress=progress, desc="calibration images")
     quantize_onnx(fp32_path, out, (cal[i : i + 16] for i in range(0, len(cal), 16)), method=calibration_method)
-    fp32_path.unlink()
-    return check_export(model, OnnxRuntime(out), x, path=out, fmt="onnx int8", rtol=None)
+    try:
+        report = check_export(model, OnnxRuntime(out), x, path=out, fmt="onnx int8", rtol=None)
+        probe = ProbeInputs(
+            task_obj,
+            task_model,
+            spec,
+            OnnxRuntime(fp32_path),
+            OnnxRuntime(out),
+            calibration_files=cal_files,
+            data=Path(accuracy_data) if accuracy_data else None,
+            count=accuracy_count,
+            progress=progress,
+        )
+        record, why = measure_int8_accuracy(probe)
+    finally:
+        fp32_path.unlink()
+    if record is None:
+        return replace(report, int8_accuracy=f"no int8 accuracy record ({why}): the runtime choice keeps fp32")
+    write_metadata(out, record.to_metadata())
+    return replace(report, int8_accuracy=record.summary())
