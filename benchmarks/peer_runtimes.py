@@ -189,6 +189,8 @@ class Prepared:
     int8_record: str = ""
     choice: str = ""  # the pick's label
     choice_reason: str = ""
+    choice_ms: dict[str, float] = field(default_factory=dict)  # the choice's own timings (p10)
+    choice_load: float = 0.0  # load average (1 min) when the choice timed
     missing: dict[str, str] = field(default_factory=dict)  # file kind → why it is absent
 
 
@@ -302,8 +304,9 @@ def choose(p: Prepared, args: argparse.Namespace, cache: Path) -> None:
     if "fp32" not in p.files:
         p.choice_reason = "no fp32 file"
         return
+    p.choice_load = os.getloadavg()[0]
     c = choose_runtime(p.files["fp32"], p.files.get("int8"), threads=args.threads, cache_file=cache)
-    p.choice, p.choice_reason = c.candidate.label, c.reason
+    p.choice, p.choice_reason, p.choice_ms = c.candidate.label, c.reason, c.timings_ms
     del c
 
 
@@ -391,6 +394,14 @@ def measure(prepared: list[Prepared], args: argparse.Namespace, ov_default: str 
     order = list(runnable)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.passes):
+            if i == 1:  # later passes run as many times as the first did: each pass weighs the same in the pool
+                for key, jobs in runnable.items():
+                    for job in jobs:
+                        job["runs"] = {
+                            str(b): len(c.pass_times[0])
+                            for b in job["batches"]
+                            if (c := cells[(job["name"], key, b)]).pass_times
+                        }
             for key in order if i % 2 == 0 else order[::-1]:
                 print(f"pass {i + 1}/{args.passes}: {PEERS[key].label}", file=sys.stderr, flush=True)
                 time.sleep(0.2)

@@ -57,9 +57,12 @@ def explain(p: Prepared, best: Cell, ours: Cell, info: dict[str, str]) -> str:
         if best.peer.endswith("int8") and "int8 not a candidate" in p.choice_reason:
             why = p.choice_reason.split("int8 not a candidate: ", 1)[1].split(";")[0]
             return f"int8 is not a candidate for this file: {why}"
+        mine, theirs = p.choice_ms.get(p.choice), p.choice_ms.get(label)
+        timed = f" ({_ms(mine)} vs {_ms(theirs)} ms, p10)" if mine is not None and theirs is not None else ""
         return (
-            f"the choice's own timing, made minutes earlier in this run, put {p.choice} ahead of {label}; this "
-            "benchmark's timing does not: the two are within the run-to-run noise of this shared machine"
+            f"the choice timed {p.choice} ahead of {label}{timed} before the passes, at load average "
+            f"{p.choice_load:.1f}; the passes put {label} first: load from other jobs changes the order (it slows "
+            "OpenVINO, whose threads sleep between runs, more than ONNX Runtime)"
         )
     return f"{PEERS[best.peer].label} is fastest here"
 
@@ -161,8 +164,8 @@ def markdown(
         f"{_version('ai-edge-litert')}, onnxruntime-web 1.30.0 in {web_info.get('chromium', 'Chromium')} via "
         f"playwright {_version('playwright')} (page cross-origin isolated: {web_info.get('crossOriginIsolated', '–')}).",
         f"- Each runtime in its own process; {args.passes} pass(es), the order of the runtimes reversed every other "
-        f"pass. Per cell and pass: warm-up, then timed runs for ~{args.budget:g} s ({args.min_runs}–{args.max_runs} "
-        "runs); p50 / p95 pool all passes. Latency of one call on a batch (batch 8: the whole batch), inputs "
+        f"pass. Per cell: warm-up, then timed runs for ~{args.budget:g} s in the first pass ({args.min_runs}–"
+        f"{args.max_runs} runs) and as many runs in each later pass; p50 / p95 pool all passes. Latency of one call on a batch (batch 8: the whole batch), inputs "
         "preprocessed (real photos where the shared data is at hand); LiteRT takes the same photos as uint8 NHWC.",
         "- Files: our `mnet export` (fp32) and `mnet export --int8` (static QDQ, per-channel, calibrated on 200 "
         "photos of the task) of the registry's weights; SSD up to decoded boxes and scores (NMS after it is not "

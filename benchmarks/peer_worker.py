@@ -132,7 +132,8 @@ INFO: dict[str, str] = {}
 
 
 def time_cell(run: Run, x: np.ndarray, *, budget_s: float, min_runs: int, max_runs: int) -> list[float]:
-    """Warm up (a third of the budget, at least 2 runs), then time runs (ms) for ``budget_s``."""
+    """Warm up (a third of the budget, at least 2 runs), then time runs (ms) for ``budget_s`` (between
+    ``min_runs`` and ``max_runs``; equal bounds: exactly that many)."""
     t_end, n = time.perf_counter() + budget_s / 3, 0
     while n < 2 or time.perf_counter() < t_end:
         run(x)
@@ -162,8 +163,9 @@ def main(job_path: str) -> None:
         inputs = np.load(model["inputs"])
         for batch in model["batches"]:
             x = np.ascontiguousarray(inputs[kind][:batch])
+            lo, hi = (n, n) if (n := model.get("runs", {}).get(str(batch))) else (job["min_runs"], job["max_runs"])
             try:
-                times = time_cell(run, x, budget_s=job["budget_s"], min_runs=job["min_runs"], max_runs=job["max_runs"])
+                times = time_cell(run, x, budget_s=job["budget_s"], min_runs=lo, max_runs=hi)
                 out.append({"model": model["name"], "batch": batch, "times_ms": times})
             except Exception as e:  # noqa: BLE001
                 out.append({"model": model["name"], "batch": batch, "error": f"{type(e).__name__}: {e}"[:300]})

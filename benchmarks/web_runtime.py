@@ -138,11 +138,12 @@ async ({threads, jobs, budget, minRuns, maxRuns}) => {
     for (const b of job.batches) {
       try {
         const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', data.subarray(0, b * c * h * w), [b, c, h, w])};
+        const fixed = job.runs[String(b)], lo = fixed || minRuns, hi = fixed || maxRuns;
         let n = 0, tEnd = performance.now() + budget * 1000 / 3;
         while (n < 2 || performance.now() < tEnd) { await session.run(feeds); n++; }
         const times = [];
         tEnd = performance.now() + budget * 1000;
-        while (times.length < minRuns || (times.length < maxRuns && performance.now() < tEnd)) {
+        while (times.length < lo || (times.length < hi && performance.now() < tEnd)) {
           const t0 = performance.now();
           await session.run(feeds);
           times.push(performance.now() - t0);
@@ -192,6 +193,7 @@ def run_in_browser(
                     "input": f"/{m['name']}.bin",
                     "chw": list(x.shape[1:]),
                     "batches": m["batches"],
+                    "runs": m.get("runs", {}),
                 }
             )
         server, url = serve(root)
