@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -467,6 +467,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fetch-web", action="store_true", help="npm pack onnxruntime-web@1.30.0 into the cache if absent")
     p.add_argument("--worker-timeout", type=float, default=1200)
     p.add_argument("--note", default="", help="a line under the title (e.g. the machine's load)")
+    p.add_argument("--from-json", type=Path, help="re-write the report (and plot) of an earlier run's .json, no timing")
     p.add_argument("--out")
     p.add_argument("--plot", help="PNG path; '' for none")
     args = p.parse_args(argv)
@@ -489,11 +490,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def save_run(path: Path, prepared: list[Prepared], cells: list[Cell], info: dict, meta: dict) -> None:
+    """Every measurement of the run as JSON (beside the report), so the report can be re-written from it."""
+    data = {
+        "meta": meta,
+        "info": info,
+        "prepared": [{**asdict(p), "model": p.model.name} for p in prepared],
+        "cells": [asdict(c) for c in cells],
+    }
+    path.write_text(json.dumps(data, indent=1))
+
+
+def load_run(path: Path) -> tuple[list[Prepared], list[Cell], dict, dict]:
+    data = json.loads(path.read_text())
+    prepared = [Prepared(**{**p, "model": MODELS[p["model"]]}) for p in data["prepared"]]
+    return prepared, [Cell(**c) for c in data["cells"]], data["info"], data["meta"]
+
+
 def main(argv: list[str] | None = None) -> None:
     from benchmarks.peer_runtimes_report import markdown, plot
 
     args = parse_args(argv)
+    out = Path(args.out)
+    if args.from_json:
+        prepared, cells, info, meta = load_run(args.from_json)
+        for key in (
+            "command",
+            "note",
+            "runtimes",
+            "batches",
+            "passes",
+            "budget",
+            "min_runs",
+            "max_runs",
+            "threads",
+            "quick",
+        ):
+            setattr(args, key, meta["args"][key])
+    else:
+        prepared, cells, info, meta = measure_all(args)
+    md = markdown(prepared, cells, info, args, wall_s=meta["wall_s"], load=tuple(meta["load"]), when=meta["when"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(md)
+    if not args.from_json:
+        save_run(out.with_suffix(".json"), prepared, cells, info, meta)
+    print(md)
+    if args.plot:
+        plot(prepared, cells, Path(args.plot), args)
+    print(f"written to {out}" + (f" and {args.plot}" if args.plot else ""), file=sys.stderr)
+
+
+def measure_all(args: argparse.Namespace) -> tuple[list[Prepared], list[Cell], dict, dict]:
+    """Prepare the files, let the choice pick, run every worker: (prepared, cells, worker info, run metadata)."""
     t0, load0 = time.time(), os.getloadavg()[0]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     args.web_unavailable = ""
     if any(PEERS[k].web_threads for k in args.runtimes):
         from benchmarks.web_runtime import CHROMIUM, WebUnavailable, fetch_package
@@ -523,14 +573,14 @@ def main(argv: list[str] | None = None) -> None:
             choose(p, args, Path(tmp) / "choice.json")
         cells, info = measure(prepared, args, ov_default)
     info["openvino default precision"] = ov_default or "–"
-    md = markdown(prepared, cells, info, args, wall_s=time.time() - t0, load=(load0, os.getloadavg()[0]))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(md)
-    print(md)
-    if args.plot:
-        plot(prepared, cells, Path(args.plot), args)
-    print(f"written to {out}" + (f" and {args.plot}" if args.plot else ""), file=sys.stderr)
+    keys = ("command", "note", "runtimes", "batches", "passes", "budget", "min_runs", "max_runs", "threads", "quick")
+    meta = {
+        "wall_s": time.time() - t0,
+        "load": [load0, os.getloadavg()[0]],
+        "when": when,
+        "args": {k: getattr(args, k) for k in keys},
+    }
+    return prepared, cells, info, meta
 
 
 if __name__ == "__main__":

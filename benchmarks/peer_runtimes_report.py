@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,30 +40,33 @@ def fastest(cells: dict[tuple[str, str, int], Cell], model: str, batch: int, pee
 
 def explain(p: Prepared, best: Cell, ours: Cell, info: dict[str, str]) -> str:
     """Why our default path is not the fastest entry (when it is more than 3 % behind)."""
+    why = []
+    if PEERS[best.peer].file == "int8" and "int8 not a candidate" in p.choice_reason:
+        why.append(
+            "int8 is not a candidate for this file: "
+            + p.choice_reason.split("int8 not a candidate: ", 1)[1].split(";")[0]
+        )
     if best.peer.endswith("_auto"):
-        return (
+        why.append(
             f"OpenVINO's default precision on this CPU is {info.get('openvino default precision')}: float layers in "
             "bfloat16, not the f32 arithmetic the files were checked and their int8 accuracy recorded with; the "
             "choice only takes arithmetic whose accuracy is known"
         )
-    if best.peer == "litert":
-        return (
+    elif best.peer == "litert":
+        why.append(
             "LiteRT runs Google's quantization-aware-trained uint8 file (per-tensor scales) with XNNPACK's int8 "
             "kernels; the suite exports ONNX, so the choice has no LiteRT candidate"
         )
-    if best.peer in CHOICE_TO_PEER.values():
+    elif best.peer in CHOICE_TO_PEER.values() and not why:
         label = next(k for k, v in CHOICE_TO_PEER.items() if v == best.peer)
-        if best.peer.endswith("int8") and "int8 not a candidate" in p.choice_reason:
-            why = p.choice_reason.split("int8 not a candidate: ", 1)[1].split(";")[0]
-            return f"int8 is not a candidate for this file: {why}"
         mine, theirs = p.choice_ms.get(p.choice), p.choice_ms.get(label)
         timed = f" ({_ms(mine)} vs {_ms(theirs)} ms, p10)" if mine is not None and theirs is not None else ""
-        return (
+        why.append(
             f"the choice timed {p.choice} ahead of {label}{timed} before the passes, at load average "
             f"{p.choice_load:.1f}; the passes put {label} first: load from other jobs changes the order (it slows "
             "OpenVINO, whose threads sleep between runs, more than ONNX Runtime)"
         )
-    return f"{PEERS[best.peer].label} is fastest here"
+    return "; ".join(why) or f"{PEERS[best.peer].label} is fastest here"
 
 
 def _na_table(
@@ -145,6 +147,7 @@ def markdown(
     *,
     wall_s: float,
     load: tuple[float, float],
+    when: str,
 ) -> str:
     by_key = {(c.model, c.peer, c.batch): c for c in cells}
     peers = list(args.runtimes)
@@ -156,7 +159,7 @@ def markdown(
     web_info = {k.split(": ", 1)[1]: v for k, v in info.items() if k.startswith("web_")}
     lines += [
         f"- CPU: {cpu_line()}, {platform.machine()}; {args.threads} threads.",
-        f"- {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; wall time {wall_s / 60:.1f} min; load average "
+        f"- {when}; wall time {wall_s / 60:.1f} min; load average "
         f"(1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end (2 cores: above ~2 other jobs were running); "
         f"`{args.command}`.",
         f"- torch {_version('torch')}, onnxruntime {_version('onnxruntime')}, openvino {_version('openvino')} "

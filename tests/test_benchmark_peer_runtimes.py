@@ -55,6 +55,10 @@ def test_quick_path_writes_report_and_plot(tmp_path):
     assert litert_b8.startswith("n/a [")
     assert "fixed batch of 1" in md or "ai_edge_litert not installed" in md or "not at hand" in md
     assert png.stat().st_size > 10_000
+    # the run's measurements are kept beside the report, and the report can be re-written from them alone
+    again = tmp_path / "again.md"
+    peer_runtimes.main(["--from-json", str(out.with_suffix(".json")), "--out", str(again), "--plot", ""])
+    assert again.read_text() == md
 
 
 def _prepared(tmp_path: Path, **files: str) -> Prepared:
