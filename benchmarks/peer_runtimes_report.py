@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import platform
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -239,7 +240,8 @@ def plot(prepared: list[Prepared], cells: list[Cell], path: Path, args: argparse
         ax.set_xscale("log")
         ax.set_title(f"{p.model.label}, batch 1 (p50, bar to p95)", fontsize=9)
         ax.grid(True, axis="x", which="both", alpha=0.3)
-    axes[-1, 0].set_xlabel(f"latency (ms, log scale), {args.threads} threads; {cpu_line()}", fontsize=7)
+    axes[-1, 0].set_xlabel(f"latency (ms, log scale), {args.threads} threads", fontsize=8)
+    fig.suptitle(textwrap.fill(cpu_line(), 110), fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
