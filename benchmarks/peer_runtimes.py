@@ -498,7 +498,7 @@ def save_run(path: Path, prepared: list[Prepared], cells: list[Cell], info: dict
         "prepared": [{**asdict(p), "model": p.model.name} for p in prepared],
         "cells": [asdict(c) for c in cells],
     }
-    path.write_text(json.dumps(data, indent=1))
+    path.write_text(json.dumps(data, separators=(",", ":")))
 
 
 def load_run(path: Path) -> tuple[list[Prepared], list[Cell], dict, dict]:
