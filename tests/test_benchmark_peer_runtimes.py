@@ -46,9 +46,9 @@ def test_quick_path_writes_report_and_plot(tmp_path):
     rows = [line for line in md.splitlines() if line.startswith("| MobileNetV1 0.25-128 | ")]
     batch1 = rows[0].split(" | ")
     # our default path: random weights carry no int8 accuracy record, so the choice runs fp32
-    assert batch1[1].startswith(("onnxruntime fp32: ", "openvino fp32: "))
+    assert batch1[1].startswith(("onnxruntime fp32: ", "openvino fp32: ")), md
     p50, p95 = (float(v.strip("* ")) for v in batch1[2].split(" / "))  # ORT fp32 cell: "p50 / p95"
-    assert 0 < p50 <= p95
+    assert 0 < p50 <= p95, md
     assert "int8 not a candidate: mnv1_0.25_128.int8.onnx records no accuracy change" in md
     assert "## Batch 8: p50 / p95 (ms, the whole batch)" in md and "## Our default path vs the fastest entry" in md
     litert_b8 = rows[1].split(" | ")[-1]  # LiteRT has no batch-8 cell: the official file has batch 1
@@ -58,7 +58,7 @@ def test_quick_path_writes_report_and_plot(tmp_path):
     # the run's measurements are kept beside the report, and the report can be re-written from them alone
     again = tmp_path / "again.md"
     peer_runtimes.main(["--from-json", str(out.with_suffix(".json")), "--out", str(again), "--plot", ""])
-    assert again.read_text() == md
+    assert again.read_text() == md, (md, again.read_text())
 
 
 def _prepared(tmp_path: Path, **files: str) -> Prepared:
