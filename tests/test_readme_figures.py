@@ -80,3 +80,11 @@ def test_the_check_catches_a_figure_or_row_that_is_not_in_the_file(tmp_path):
 def test_a_missing_results_file_is_reported(text):
     ((files, body),) = fences(text)
     assert problems(files, body) == [f"no such results file: {REPO / 'nope.md'}"]
+
+
+def test_generated_blocks_are_up_to_date():
+    """The blocks `python -m benchmarks.readme_figures` writes match the committed results files."""
+    from benchmarks.readme_figures import rewrite
+
+    readme = (REPO / "README.md").read_text()
+    assert rewrite(readme) == readme, "README is stale: run `python -m benchmarks.readme_figures`"
