@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import platform
+import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from mnet.backbone import ALPHAS, RESOLUTIONS, count_cost, mobilenet_v1
-from mnet.tasks.timing import measure_latency
+from mnet.tasks.timing import cpu_line, measure_latency
 
 
 def main() -> None:
@@ -27,7 +28,8 @@ def main() -> None:
 
     lines = [
         f"Backbone (1000-class head) latency, batch 1, {args.threads} threads, median / p95 of {args.runs} runs "
-        f"after {args.warmup} warm-up; torch {torch.__version__}, {platform.processor() or platform.machine()}.",
+        f"after {args.warmup} warm-up; torch {torch.__version__}, {platform.machine()}; CPU: {cpu_line()}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
         "| α | ρ | Mult-Adds (M) | params (M) | eager p50 / p95 (ms) | channels_last p50 / p95 (ms) |",
         "|---|---|---|---|---|---|",

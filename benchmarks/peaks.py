@@ -13,26 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-#: /proc/cpuinfo flags that decide the int8 and fp32 kernels ONNX Runtime and PyTorch pick
-RELEVANT_FLAGS = (
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx_vnni",
-    "avx512_bf16",
-    "amx_int8",
-    "amx_bf16",
-)
+from mnet.tasks.timing import RELEVANT_FLAGS, cpu_description  # noqa: F401 - re-exported for the benchmarks
 
 
 @dataclass(frozen=True)
@@ -40,23 +25,6 @@ class Peak:
     name: str  # e.g. "ORT int8 MatMulInteger 2048³"
     dtype: str  # "fp32" | "int8"
     gops: float  # GFLOP/s (fp32) or GOP/s (int8), 2 operations per multiply-add
-
-
-def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, list[str]]:
-    """(model name with family/model, the relevant flags present) from ``/proc/cpuinfo`` (empty off Linux)."""
-    if not cpuinfo.is_file():
-        import platform
-
-        return platform.processor() or platform.machine(), []
-    fields: dict[str, str] = {}
-    for line in cpuinfo.read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-        if not line.strip() and fields:  # first processor block is enough
-            break
-    flags = set(fields.get("flags", "").split())
-    name = f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
-    return name, [f for f in RELEVANT_FLAGS if f in flags]
 
 
 def _ort_session(model: onnx.ModelProto, threads: int):  # noqa: F821

@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.peaks import Peak, best, cpu_description
+from mnet.tasks.timing import INT8_DOT_FLAGS
 
 #: runtime key → table label, in table order
 LABELS = {"eager": "eager", "channels_last": "channels_last", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
 RUNTIMES = tuple(LABELS)
-#: the flags that give x86 a fast int8 dot product
-INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass
@@ -65,22 +64,29 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}" if x < 100 else f"{x:.0f}"
 
 
+def title_lines(title: str, args: argparse.Namespace, quick_scope: str) -> list[str]:
+    """The report's title, the quick-run banner (``args.quick``: ``quick_scope`` says what it ran) and ``args.note``."""
+    lines = [title + (" — QUICK SMOKE RUN" if args.quick else ""), ""]
+    if args.quick:
+        lines += [
+            f"**Quick smoke run (`--quick`)**: {quick_scope}. It shows the script works; it is not the benchmark "
+            "(the full run is the command without `--quick`).",
+            "",
+        ]
+    return lines + ([args.note, ""] if args.note else [])
+
+
 def _header(peaks: list[Peak], args: argparse.Namespace, wall_s: float) -> list[str]:
     import onnxruntime
     import torch
 
     cpu, flags = cpu_description()
     dot = [f for f in flags if f in INT8_DOT_FLAGS]
-    title = "# Runtimes vs peers: MobileNetV1 α × ρ and torchvision's mobile models on the CPU"
-    lines = [title + (" — QUICK SMOKE RUN" if args.quick else ""), ""]
-    if args.quick:
-        lines += [
-            "**Quick smoke run (`--quick`)**: one α × ρ, one peer, a few runs per cell, small peak shapes. "
-            "It shows the script works; it is not the benchmark (the full run is the command without `--quick`).",
-            "",
-        ]
-    if args.note:
-        lines += [args.note, ""]
+    lines = title_lines(
+        "# Runtimes vs peers: MobileNetV1 α × ρ and torchvision's mobile models on the CPU",
+        args,
+        "one α × ρ, one peer, a few runs per cell, small peak shapes",
+    )
     lines += [
         f"- Machine: {cpu}, {platform.machine()}; CPU flags: {' '.join(flags) or 'unknown'}"
         f" — {'int8 dot product: ' + ', '.join(dot) if dot else '**no AVX-512, no VNNI/AMX**: int8 GEMMs use AVX2 vpmaddubsw'}.",

@@ -38,6 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--calibration-count", type=int_range(1, 100_000), default=200, help="calibration photos used")
     p.add_argument("--calibration-method", choices=("minmax", "percentile", "entropy"), default="minmax")
+    p.add_argument(
+        "--accuracy-data",
+        metavar="DIR",
+        help="int8: labelled photos to measure the accuracy change on, held out from calibration (default: the "
+        "task's, e.g. shared/data/imagenet; detection: shared/data/coco, split val2017)",
+    )
+    p.add_argument(
+        "--accuracy-count", type=int_range(1, 100_000), default=1000, help="int8: held-out photos measured, at most"
+    )
     add_source(p)
     p.set_defaults(func=run)
 
@@ -61,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         calibration_method=args.calibration_method,
         overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
+        accuracy_data=args.accuracy_data,
+        accuracy_count=args.accuracy_count,
     )
     print(report.summary())
     return 0

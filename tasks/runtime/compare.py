@@ -6,8 +6,8 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -33,6 +33,46 @@ class CompareRow:
     runtime: str = "torch"
     metric_name: str | None = None
     metric: float | None = None
+    #: what the latency was timed with, when it is more than the network on random weights (detection: NMS)
+    timing: str = ""
+
+
+#: the pretrained COCO SSD whose post-process (TFLite's: sigmoid scores, class-agnostic NMS, IoU 0.6,
+#: 10 detections, score threshold 1e-8) detection rows are timed with when no weights match the row
+REFERENCE_SSD = "ssd_mobilenet_v1_0.75_300.tflite_coco_quant"
+
+
+def _detection_timing_model(task: Any, alpha: float, resolution: int) -> tuple[Any, str]:
+    """The model a detection row is timed with, and how that was done, in words.
+
+    NMS time depends on how many candidate boxes pass the score threshold, and random weights with the
+    default post-process (softmax, threshold 0.01, per-class NMS over up to 5,000 candidates) made NMS
+    30–50 ms of every row. So: the registry's pretrained weights where they match the row and are at hand;
+    otherwise random weights with the pretrained SSD's own post-process, where every anchor is a
+    candidate (the pretrained weights score all 1,917 anchors above its 1e-8 threshold too) and NMS keeps
+    10: a fixed candidate count, the one the pretrained model really gives."""
+    entry = pretrained_entry(task, alpha, resolution)
+    if entry is not None:
+        return task.load_pretrained(entry.name).model, f"pretrained weights ({entry.name}) and their NMS"
+    from mnet.weights import get_entry
+
+    post = get_entry(REFERENCE_SSD).model_kwargs["postprocess"]
+    model = task.build_model(alpha=alpha, resolution=resolution).eval()
+    model.config = replace(model.config, postprocess=replace(model.config.postprocess, **post))
+    return model, (
+        f"random weights and {REFERENCE_SSD}'s NMS ({post['nms']}, {post['max_detections']} detections, score "
+        f"threshold {post['score_threshold']:g}) over every anchor: the candidate count its pretrained weights give"
+    )
+
+
+def _random_model(task: Any, alpha: float, resolution: int) -> tuple[Any, str]:
+    return task.build_model(alpha=alpha, resolution=resolution).eval(), ""
+
+
+#: task name → (model to time, note) for a row; tasks not listed are timed on random weights
+TIMING_MODELS: dict[str, Callable[[Any, float, int], tuple[Any, str]]] = {
+    "detection": _detection_timing_model,
+}
 
 
 def compare(
@@ -70,8 +110,9 @@ def compare(
         model = task.build_model(alpha=alpha, resolution=res).eval()
         cost = task.cost(model, res)
         p50 = p95 = None
-        used = runtime
+        used, timing = runtime, ""
         if measure:
+            model, timing = TIMING_MODELS.get(task.name, _random_model)(task, alpha, res)
             try:
                 session = model_session(task, model, runtime, resolution=res, threads=threads)
             except ValueError as e:
@@ -80,7 +121,7 @@ def compare(
             x = np.random.default_rng(0).standard_normal((1, 3, res, res)).astype(np.float32)
             lat = measure_latency(session, x, warmup=warmup, runs=runs, threads=threads)
             p50, p95 = round(lat.p50_ms, 3), round(lat.p95_ms, 3)
-        row = CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads, used)
+        row = CompareRow(task.name, alpha, res, cost.params, cost.mult_adds, p50, p95, threads, used, timing=timing)
         if data and task.name in data:
             row.metric_name, row.metric = measure_metric(task, alpha, res, data[task.name], limit=eval_limit)
         rows.append(row)
@@ -120,7 +161,7 @@ def _fmt(v: float | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def format_table(rows: Iterable[CompareRow]) -> str:
+def format_table(rows: Sequence[CompareRow]) -> str:
     header = [
         "task",
         "alpha",
@@ -150,7 +191,21 @@ def format_table(rows: Iterable[CompareRow]) -> str:
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
     line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+    notes = _timing_notes(rows)
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body), *notes])
+
+
+def _timing_notes(rows: Sequence[CompareRow]) -> list[str]:
+    """One footnote per task and way its latency was timed (e.g. detection's NMS), and the CPU."""
+    from .timing import cpu_line
+
+    seen = dict.fromkeys((r.task, r.timing) for r in rows if r.timing)
+    measured = any(r.latency_ms_p50 is not None for r in rows)
+    return (
+        ([""] if seen or measured else [])
+        + [f"{task}: latency timed with {how}" for task, how in seen]
+        + ([f"CPU: {cpu_line()}"] if measured else [])
+    )
 
 
 def format_json(rows: Iterable[CompareRow]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,8 @@ def export_weights(
     calibration_method: str = "minmax",
     overwrite: bool = False,
     progress: bool = True,
+    accuracy_data: str | Path | None = None,
+    accuracy_count: int = 1000,
 ) -> Any:
     """Export ``weights``' inference network for ``task`` (default: the weights' own) in ``fmt``,
     checked against PyTorch on real photos (default: the task's ``check_images`` folder).
@@ -86,9 +89,12 @@ def export_weights(
     int8 (ONNX only) quantizes the convolutions and the classifier (the decoding stays float),
     calibrated on ``calibration_count`` photos spread over ``calibration_images``; its check reports
     the difference from PyTorch instead of enforcing a tolerance. An existing ``out`` is refused unless
-    ``overwrite``; the input is never overwritten."""
+    ``overwrite``; the input is never overwritten. The int8 file records its accuracy change against
+    fp32, measured on up to ``accuracy_count`` held-out labelled photos (``accuracy_data``, default the
+    shared data; :mod:`mnet.tasks.runtime.int8_accuracy`): the per-machine runtime choice reads it."""
     from ..registry import get_task
-    from .export import check_export, export_torchscript
+    from .export import check_export, export_torchscript, write_metadata
+    from .int8_accuracy import ProbeInputs, measure_int8_accuracy
     from .onnx import OrtSession
 
     if fmt not in FORMATS:
@@ -124,7 +130,14 @@ def export_weights(
         quantize_onnx(
             fp32_path, out, (cal[i : i + batch] for i in range(0, len(cal), batch)), method=calibration_method
         )
+        x = np.stack([p.preprocess.to_array(im) for im in photos])
+        report = check_export(net, OrtSession(out), x, path=out, fmt="onnx int8", rtol=None, batched=batch > 1)
+        data = Path(accuracy_data) if accuracy_data else None
+        probe = ProbeInputs(task, fp32_path, out, cal_files, data, accuracy_count, progress)
+        record, why = measure_int8_accuracy(probe)
     finally:
         fp32_path.unlink(missing_ok=True)
-    x = np.stack([p.preprocess.to_array(im) for im in photos])
-    return check_export(net, OrtSession(out), x, path=out, fmt="onnx int8", rtol=None, batched=batch > 1)
+    if record is None:
+        return replace(report, int8_accuracy=f"no int8 accuracy record ({why}): the runtime choice keeps fp32")
+    write_metadata(out, record.to_metadata())
+    return replace(report, int8_accuracy=record.summary())

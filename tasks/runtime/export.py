@@ -44,6 +44,9 @@ class ExportReport:
     max_abs_diff: float
     max_rel_diff: float
     top1_agreement: float | None = None
+    #: int8 exports: the accuracy change measured on held-out photos (``int8_accuracy.Int8Accuracy.summary``),
+    #: or why none was recorded
+    int8_accuracy: str | None = None
 
     def summary(self) -> str:
         s = (
@@ -52,6 +55,8 @@ class ExportReport:
         )
         if self.top1_agreement is not None:
             s += f", top-1 agreement {self.top1_agreement:.1%}"
+        if self.int8_accuracy:
+            s += f"\n{self.int8_accuracy}"
         return s
 
 
@@ -307,6 +312,18 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
     proto = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props}
+
+
+def write_metadata(path: str | Path, values: dict[str, str]) -> None:
+    """Set (add or replace) ``metadata_props`` entries of an existing ONNX file, in place."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in values]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *values.items()]:
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
 
 
 def dumps_metadata(**values: Any) -> dict[str, str]:
