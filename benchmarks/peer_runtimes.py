@@ -270,7 +270,7 @@ def prepare(m: BenchModel, args: argparse.Namespace, folder: Path) -> Prepared:
 
         torch.manual_seed(0)
         spec = Preprocess(m.resolution)
-        net = task.export_network(task.build_model(alpha=m.alpha, resolution=m.resolution).eval())
+        net = task.inference_network(task.build_model(alpha=m.alpha, resolution=m.resolution).eval())
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 3, m.resolution, m.resolution), dtype=np.float32)
         export_onnx(net, fp32, x)

@@ -93,13 +93,13 @@ def _torch(channels_last: bool) -> Callable[[dict, int], Run]:
         torch.set_num_threads(threads)
         task = get_task(cell["task"])
         if cell.get("weights"):
-            from mnet.weights import build_pretrained
+            from mnet.tasks.pretrained import build_pretrained
 
             model, _ = build_pretrained(cell["weights"])
         else:
             torch.manual_seed(0)
             model = task.build_model(alpha=cell["alpha"], resolution=cell["resolution"])
-        net = task.network(model.eval()).eval()
+        net = task.inference_network(model.eval()).eval()
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
 

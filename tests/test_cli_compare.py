@@ -154,7 +154,7 @@ def test_compare_bad_data_argument(capsys):
 def test_detection_rows_say_how_their_nms_was_timed():
     """Random weights with the default post-process put 30–50 ms of NMS into every detection row; rows are
     timed with the pretrained SSD's NMS over every anchor instead, and say so (JSON field, table footnote)."""
-    from mnet.tasks.compare import REFERENCE_SSD, compare, format_table
+    from mnet.tasks.runtime.compare import REFERENCE_SSD, compare, format_table
 
     (row,) = compare(["detection"], [0.25], [128], warmup=0, runs=1, threads=1, progress=False)
     assert row.timing.startswith(f"random weights and {REFERENCE_SSD}'s NMS (fast, 10 detections")
@@ -164,8 +164,8 @@ def test_detection_rows_say_how_their_nms_was_timed():
 
 
 def test_detection_row_with_pretrained_weights_at_hand(shared):
-    from mnet.tasks.compare import REFERENCE_SSD, compare
+    from mnet.tasks.runtime.compare import REFERENCE_SSD, compare
 
-    source = str(shared("weights", "tf_od_api"))
-    (row,) = compare(["detection"], [0.75], [300], warmup=0, runs=1, threads=1, progress=False, weights_source=source)
+    shared("weights", "tf_od_api")  # the session's folder of originals holds it
+    (row,) = compare(["detection"], [0.75], [300], warmup=0, runs=1, threads=1, progress=False)
     assert row.timing == f"pretrained weights ({REFERENCE_SSD}) and their NMS" and row.latency_ms_p50 > 0

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from mnet.backbone import mobilenet_v1
-from mnet.tasks.runtime import OnnxRuntime, to_onnx_model
-from mnet.tasks.runtime.export import export_onnx
+from mnet.tasks.runtime.export import export_onnx, to_onnx_model
 from mnet.tasks.runtime.quantize import quantize_onnx
+from mnet.tasks.runtime.session import OnnxRuntime
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")

@@ -57,9 +57,9 @@ def test_int8_keeps_real_accuracy(shared, tmp_path):
     """Real weights, calibrated on 128 ImageNet photos, checked on 256 others: top-1 within 3 points
     (the 1,300-photo result in docs/deploy.md is a 1.0-point drop; 3 points here is ~8 photos of noise)."""
     from mnet.tasks import get_task
+    from mnet.tasks.inference import expand_images
     from mnet.tasks.pretrained import build_pretrained
     from mnet.tasks.runtime.deploy import preprocess_files
-    from mnet.tasks.runtime.predict import expand_images
 
     model, w = build_pretrained("mobilenet_v1_1.0_224.tfslim_in1k")
     files = expand_images([shared("data", "imagenet", "val")], limit=384)

@@ -197,7 +197,7 @@ def format_table(rows: Sequence[CompareRow]) -> str:
 
 def _timing_notes(rows: Sequence[CompareRow]) -> list[str]:
     """One footnote per task and way its latency was timed (e.g. detection's NMS), and the CPU."""
-    from .timing import cpu_line
+    from ..timing import cpu_line
 
     seen = dict.fromkeys((r.task, r.timing) for r in rows if r.timing)
     measured = any(r.latency_ms_p50 is not None for r in rows)
