@@ -94,6 +94,11 @@ class Predictor:
         describe = getattr(self.session, "describe", None)
         return describe() if describe else getattr(self.session, "name", type(self.session).__name__)
 
+    @property
+    def runtime_reason(self) -> str:
+        """Why this runtime runs the model (the per-machine choice's timings), when it was chosen."""
+        return getattr(self.session, "reason", "")
+
     def frame(self, width: int, height: int) -> Frame:
         return Frame(width, height, *self.preprocess.box_frame(width, height))
 

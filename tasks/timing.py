@@ -6,10 +6,10 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,16 @@ class Latency:
 
 
 def measure_latency(
-    fn: Callable[[torch.Tensor], object],
-    x: torch.Tensor,
+    fn: Callable[[Any], object],
+    x: Any,
     *,
     warmup: int = 5,
     runs: int = 30,
     threads: int | None = None,
 ) -> Latency:
     """Time ``fn(x)`` under ``torch.inference_mode`` on the CPU with ``threads`` intra-op threads."""
+    import torch
+
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
     old = torch.get_num_threads()

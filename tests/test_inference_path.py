@@ -278,3 +278,13 @@ def test_export_never_overwrites_its_input_or_an_existing_file(shared, tmp_path,
     with pytest.raises(SystemExit):
         main(["eval", "classification", "--data", str(tmp_path), "--limit", "0"])
     assert "must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_predict_timing_says_which_runtime_ran_and_why(shared, capsys):
+    """``--runtime auto`` runs the per-machine choice (ONNX Runtime or OpenVINO, fp32 or a cached int8
+    export with a good accuracy record) and ``--timing`` says which ran and why."""
+    photo = str(shared("data", "samples", "grace_hopper.jpg"))
+    assert main(["predict", "classification", photo, "--timing"]) == 0
+    err = capsys.readouterr().err
+    assert "overhead_over_model" in err and "why this runtime: " in err
+    assert ("onnxruntime fp32" in err) or ("openvino" in err)

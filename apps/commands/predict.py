@@ -112,6 +112,9 @@ def predict_paths(predictor, files: Sequence, *, args: argparse.Namespace) -> in
             + ", ".join(f"{k} {v:.2f}" if k.endswith("_ms") else f"{k} {v:+.1%}" for k, v in s.items()),
             file=sys.stderr,
         )
+        reason = getattr(predictor, "runtime_reason", "")
+        if reason:
+            print(f"why this runtime: {reason}", file=sys.stderr)
     if errors:
         print(f"mnet {args.command}: {len(errors)} of {len(files)} file(s) failed", file=sys.stderr)
     return 1 if errors else 0

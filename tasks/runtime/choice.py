@@ -33,17 +33,32 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
 
 from mnet.tasks.timing import cpu_description, cpu_fingerprint, has_int8_dot
 
-from .export import read_metadata
 from .int8_accuracy import MAX_DROP_PT, Int8Accuracy
-from .openvino import OpenVinoRuntime, openvino_available
+from .onnx import onnxruntime_available, openvino_available, read_metadata
 from .quantize import META_WEIGHT_BITS
-from .session import OnnxRuntime, Runtime, onnxruntime_available
+
+if TYPE_CHECKING:
+    from .session import Runtime
+
+
+def _open_ort(path: Path, threads: int | None) -> Runtime:
+    from .session import OnnxRuntime
+
+    return OnnxRuntime(path, threads=threads)
+
+
+def _open_ov(path: Path, threads: int | None) -> Runtime:
+    from .openvino import OpenVinoRuntime
+
+    return OpenVinoRuntime(path, threads=threads)
+
 
 #: file name of the cache, in the weights cache folder (``mnet.weights.sources.cache_dir()``)
 CACHE_NAME = "runtime_choice.json"
@@ -74,8 +89,8 @@ def _ov_version() -> str:
 
 #: engine name → how to use it, in the order candidates are listed
 ENGINES: dict[str, Engine] = {
-    "onnxruntime": Engine(onnxruntime_available, lambda p, t: OnnxRuntime(p, threads=t), _ort_version),
-    "openvino": Engine(openvino_available, lambda p, t: OpenVinoRuntime(p, threads=t), _ov_version),
+    "onnxruntime": Engine(onnxruntime_available, _open_ort, _ort_version),
+    "openvino": Engine(openvino_available, _open_ov, _ov_version),
 }
 
 
@@ -97,7 +112,7 @@ class Candidate:
 class Choice:
     """The runtime to use, what it is, and why (the timings behind it)."""
 
-    runtime: Runtime
+    runtime: Runtime | None  # None when the caller opens the file itself (``open_runtime=False``)
     candidate: Candidate
     description: str  # e.g. "openvino int8 (2 threads)"
     reason: str  # e.g. "openvino int8: 0.37 ms vs onnxruntime int8 0.50 ms, ...; int8 Δtop-1 −0.40 pt ≤ 1.5"
@@ -273,13 +288,15 @@ def choose_runtime(
     refresh: bool = False,
     timer: Timer | None = None,
     max_drop: float = MAX_DROP_PT,
+    open_runtime: bool = True,
 ) -> Choice:
     """The fastest eligible runtime for this model on this machine (timed on first use, then cached).
 
     ``fp32_path`` / ``int8_path``: ONNX exports of one model (``mnet export`` and ``mnet export --int8``).
     ``engines`` limits the runtimes ("onnxruntime", "openvino"; default all installed); ``refresh``
     times again even when the cache has an answer; ``timer(candidate, threads) -> ms per run`` replaces
-    the real timing (tests)."""
+    the real timing (tests); ``open_runtime=False`` leaves opening the picked file to the caller (the
+    predictor opens it with its light sessions: a cached answer then costs no heavy import)."""
     fp32 = Path(fp32_path)
     int8 = Path(int8_path) if int8_path is not None else None
     for p in (fp32, int8):
@@ -310,5 +327,5 @@ def choose_runtime(
             _save(cache_path, cache)
         except OSError:  # a read-only cache folder: the choice still stands, it is just timed again next time
             pass
-    runtime = pick.open(threads)
+    runtime = pick.open(threads) if open_runtime else None
     return Choice(runtime, pick, f"{pick.label} ({threads or 'default'} threads)", reason, timings, cached)

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.utils import _pytree as pytree
 
+from .onnx import read_metadata  # noqa: F401  (re-exported: export and read back live together)
+
 if TYPE_CHECKING:
     from .session import Runtime
 
@@ -304,14 +306,6 @@ def _check_batch(x: np.ndarray) -> np.ndarray:
     if x.ndim != 4 or x.shape[1] != 3 or len(x) == 0:
         raise ValueError(f"check inputs must be a non-empty (N, 3, H, W) batch, got shape {x.shape}")
     return x
-
-
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file (task, alpha, resolution, output structure, ...)."""
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}
 
 
 def write_metadata(path: str | Path, values: dict[str, str]) -> None:

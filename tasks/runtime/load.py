@@ -96,10 +96,45 @@ def cached_export_path(task: str, weights: str, file: Path, resolution: int | No
     return export_cache_dir() / f"{task}--{stem}--{digest}.onnx"
 
 
-def onnx_predictor(path: str | Path, *, task: str | None = None, threads: int | None = None) -> Predictor:
-    """A predictor for an exported ``.onnx`` file: task, recipe and labels from its metadata."""
-    session = OrtSession(path, threads=threads)
-    m = read_export_metadata(session.metadata, str(path))
+def int8_sibling(fp32: Path) -> Path:
+    """Where an int8 export of a cached fp32 export lives (``mnet export --int8 --cache`` writes it)."""
+    return fp32.with_name(fp32.stem + ".int8.onnx")
+
+
+def chosen_session(fp32: Path, *, threads: int | None = None, notify: Notify | None = None) -> Any:
+    """The fastest session for this export on this machine (:mod:`mnet.tasks.runtime.choice`): ONNX Runtime
+    or OpenVINO (when installed), fp32 or its int8 sibling (when it records an accuracy change within
+    1.5 pt); timed on first use, then cached by CPU and file hashes. The session's ``reason`` says why."""
+    from .choice import choose_runtime
+    from .onnx import OvSession, openvino_available
+
+    int8 = int8_sibling(fp32)
+    int8 = int8 if int8.is_file() else None
+    if int8 is None and not openvino_available():
+        session = OrtSession(fp32, threads=threads)
+        session.reason = "onnxruntime fp32: the only candidate (no openvino installed, no int8 export cached)"
+        return session
+    choice = choose_runtime(fp32, int8, threads=threads, open_runtime=False)
+    if not choice.cached and notify:
+        notify(f"timed the runtimes for this model on this CPU: {choice.reason}")
+    path = choice.candidate.path
+    session = (
+        OvSession(path, threads=threads) if choice.candidate.engine == "openvino" else OrtSession(path, threads=threads)
+    )
+    session.reason = choice.reason
+    return session
+
+
+def onnx_predictor(
+    path: str | Path, *, task: str | None = None, threads: int | None = None, session: Any = None
+) -> Predictor:
+    """A predictor for an exported ``.onnx`` file: task, recipe and labels from its metadata (``session``:
+    the file opened another way, e.g. by the runtime choice)."""
+    from .onnx import read_metadata
+
+    session = session or OrtSession(path, threads=threads)
+    metadata = session.metadata if hasattr(session, "metadata") else read_metadata(path)
+    m = read_export_metadata(metadata, str(path))
     if task is not None and task != m.task:
         raise ValueError(f"{path}: exported for task {m.task!r}, not {task!r}")
     name = m.weights or str(path)
@@ -223,7 +258,7 @@ def load_predictor(
     if file is not None:
         cached = cached_export_path(task, weights, file, resolution)
         if cached.is_file():
-            return onnx_predictor(cached, threads=threads)
+            return _cached_predictor(cached, runtime, threads, notify)
     if notify:
         notify(f"{weights}: preparing it for {task} (convert once, export to ONNX, check against PyTorch)")
     p = load_pretrained(task, weights, resolution=resolution)
@@ -231,7 +266,14 @@ def load_predictor(
     report = export_pretrained(p, out, check_photos or synthetic_photos(), sha256=sha256_file(p.path))
     if notify:
         notify(f"cached {out.name} ({report.summary().split('; ', 1)[1]})")
-    return onnx_predictor(out, threads=threads)
+    return _cached_predictor(out, runtime, threads, notify)
+
+
+def _cached_predictor(path: Path, runtime: str, threads: int | None, notify: Notify | None) -> Predictor:
+    """A cached export on ``runtime``: ONNX Runtime as asked, or with "auto" the per-machine choice."""
+    if runtime == "auto":
+        return onnx_predictor(path, threads=threads, session=chosen_session(path, threads=threads, notify=notify))
+    return onnx_predictor(path, threads=threads)
 
 
 def model_session(task: Any, model: Any, runtime: str = "auto", *, resolution: int, threads: int | None = None) -> Any:

@@ -115,3 +115,58 @@ def read_export_metadata(meta: Mapping[str, str], source: str) -> ExportMetadata
         )
     except json.JSONDecodeError as e:
         raise ValueError(f"{source}: its mnet metadata is not valid JSON: {e}") from e
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (task, recipe, labels, int8 accuracy record, ...)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def onnxruntime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+
+
+def openvino_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def _graph_output_names(path: str | Path) -> list[str]:
+    import onnx
+
+    return [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
+
+
+class OvSession:
+    """An OpenVINO CPU model compiled from an exported ONNX file (latency hint, ``threads`` threads), with
+    the same named-outputs call as :class:`OrtSession` (the session protocol of the Predictor)."""
+
+    name = "openvino"
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        import openvino as ov
+
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.source, self.threads = str(path), threads
+        self.model = ov.Core().compile_model(str(path), "CPU", config)
+        # the graph's own output names, in order (OpenVINO's "any name" of a tensor may be another alias)
+        self.output_names = [
+            next((n for n in graph if n in o.get_names()), o.get_any_name())
+            for o, graph in zip(self.model.outputs, [_graph_output_names(path)] * len(self.model.outputs))
+        ]
+        self.request = self.model.create_infer_request()
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        return {name: np.asarray(out[o]) for name, o in zip(self.output_names, self.model.outputs)}
+
+    def describe(self) -> str:
+        return f"openvino ({self.threads or 'default'} threads)"
