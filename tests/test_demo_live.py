@@ -142,17 +142,7 @@ def report(name: str, m: dict) -> None:
 @pytest.mark.parametrize(
     "task,size,engine,floor",
     [
-        pytest.param(
-            "detection",
-            None,
-            "device",
-            12,
-            marks=pytest.mark.xfail(
-                reason="measured 10-11 results/s at load average 4-6 on the shared 2 cores (fp32 SSD in WASM); "
-                "the floor is kept: an int8 export or a quieter machine is needed",
-                strict=False,
-            ),
-        ),
+        ("detection", None, "device", 12),
         ("detection", None, "server", 15),
         ("classification", "0.5-160", "device", 25),
     ],
