@@ -337,3 +337,31 @@ def test_own_finetuned_model_on_device(browser, ort_web, tmp_path):
     finally:
         page.close()
         served.close()
+
+
+@pytest.mark.slow  # 30 s of four pages
+def test_four_pages_on_this_device_leave_the_server_idle(browser, demo):
+    """With the model running in the pages, the server only serves files: four pages for 30 s cost the
+    server process (this process: the app runs in its threads) under 10 % of a core."""
+    if "classification" not in demo["tasks"]:
+        pytest.skip("no classification weights")
+    pages = [
+        open_live(browser, demo["url"], ["classification"], demo["tasks"], size="0.5-160", engine="device")
+        for _ in range(4)
+    ]
+    try:
+        for page in pages:
+            wait_results(page, 3)  # the model is downloaded and running in every page
+        before = [stats(p)["resultCount"] for p in pages]
+        cpu0, t0 = time.process_time(), time.monotonic()
+        time.sleep(30)
+        cpu = (time.process_time() - cpu0) / (time.monotonic() - t0)
+        after = [stats(p)["resultCount"] for p in pages]
+        print(
+            f"\n4 pages on this device, 30 s: server {cpu:.1%} of a core; results per page {[a - b for a, b in zip(after, before)]}"
+        )
+        assert all(a > b for a, b in zip(after, before)), "a page stopped producing results"
+        assert cpu < 0.10
+    finally:
+        for page in pages:
+            page.close()

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +45,9 @@ EXPORT_VERSION = 2
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript", ".pth")
 
 Notify = Callable[[str], None]
+#: serialises first-use work — exports and the runtime choice's timings — (a page, the demo and a request
+#: may ask for the same model at once); re-entrant: an export is followed by its choice
+_EXPORT_LOCK = threading.RLock()
 
 
 def _say(msg: str) -> None:
@@ -114,7 +118,8 @@ def chosen_session(fp32: Path, *, threads: int | None = None, notify: Notify | N
         session = OrtSession(fp32, threads=threads)
         session.reason = "onnxruntime fp32: the only candidate (no openvino installed, no int8 export cached)"
         return session
-    choice = choose_runtime(fp32, int8, threads=threads, open_runtime=False)
+    with _EXPORT_LOCK:  # first-use timings alone on the CPU, one writer of the choice's cache
+        choice = choose_runtime(fp32, int8, threads=threads, open_runtime=False)
     if not choice.cached and notify:
         notify(f"timed the runtimes for this model on this CPU: {choice.reason}")
     path = choice.candidate.path
@@ -259,11 +264,17 @@ def load_predictor(
         cached = cached_export_path(task, weights, file, resolution)
         if cached.is_file():
             return _cached_predictor(cached, runtime, threads, notify)
-    if notify:
-        notify(f"{weights}: preparing it for {task} (convert once, export to ONNX, check against PyTorch)")
-    p = load_pretrained(task, weights, resolution=resolution)
-    out = cached_export_path(task, weights, p.path, resolution)
-    report = export_pretrained(p, out, check_photos or synthetic_photos(), sha256=sha256_file(p.path))
+    with _EXPORT_LOCK:  # one export at a time in this process (torch.onnx.export is not thread-safe)
+        if file is None:
+            file = _weights_file(weights)
+        cached = cached_export_path(task, weights, file, resolution) if file is not None else None
+        if cached is not None and cached.is_file():  # another thread exported it meanwhile
+            return _cached_predictor(cached, runtime, threads, notify)
+        if notify:
+            notify(f"{weights}: preparing it for {task} (convert once, export to ONNX, check against PyTorch)")
+        p = load_pretrained(task, weights, resolution=resolution)
+        out = cached_export_path(task, weights, p.path, resolution)
+        report = export_pretrained(p, out, check_photos or synthetic_photos(), sha256=sha256_file(p.path))
     if notify:
         notify(f"cached {out.name} ({report.summary().split('; ', 1)[1]})")
     return _cached_predictor(out, runtime, threads, notify)
