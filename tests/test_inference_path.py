@@ -233,6 +233,7 @@ def test_offline_from_an_empty_cache_with_only_the_folder_of_originals(
     from mnet.apps.demo.pipeline import DemoPipeline
 
     monkeypatch.setenv("MNET_WEIGHTS_DIR", str(shared("weights")))
+    assert WeightsChooser().tasks == ["classification", "dogs", "detection", "face_attributes"]  # nothing cached yet
     photos = {
         "classification": shared("data", "samples", "grace_hopper.jpg"),
         "dogs": shared("data", "samples", "chelsea.png"),

@@ -66,7 +66,12 @@ def is_available(entry: WeightsEntry, source: str | Path | None = None) -> bool:
     """True when the entry is usable without a download: converted in the cache, or one of its original files
     lies in a folder of originals (``$MNET_WEIGHTS_DIR``, the user config, ``--source DIR``), in the cache's
     ``originals/``, or in ``source`` (a file or a folder searched recursively). Digests are checked on use."""
-    if cached_path(entry).exists() or find_originals(entry):
+    if cached_path(entry).exists():
+        return True
+    if entry.base is not None:  # its own original ships as a local file (package data); the base must be at hand
+        own = any(s.kind == "file" and Path(s.location).is_file() for s in entry.sources) or find_originals(entry)
+        return bool(own) and is_available(get_entry(entry.base), source)
+    if find_originals(entry):
         return True
     if not source:
         return False
