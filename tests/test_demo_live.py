@@ -365,3 +365,25 @@ def test_four_pages_on_this_device_leave_the_server_idle(browser, demo):
     finally:
         for page in pages:
             page.close()
+
+
+def test_server_engine_answers_faces(demo):
+    """face_attributes runs on the server engine (three networks): each face with age, gender, attributes."""
+    import io
+    import urllib.request
+
+    if "face_attributes" not in demo["tasks"]:
+        pytest.skip("no face weights")
+    info = json.loads(urllib.request.urlopen(demo["url"] + "mnet-live/model?task=face_attributes&size=1.0-224").read())
+    assert not info["device"]  # three networks: the server engine by default
+    img = Image.open(shared_path("data", "samples", "face.jpg")).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=95)
+    req = urllib.request.Request(
+        demo["url"] + "mnet-live/infer?tasks=face_attributes&size=1.0-224&threshold=0.5",
+        data=buf.getvalue(),
+        method="POST",
+    )
+    (r,) = json.loads(urllib.request.urlopen(req).read())["results"]
+    assert r["size"] == list(img.size) and len(r["faces"]) == 4
+    assert all("age" in f and f["attributes"] for f in r["faces"])
