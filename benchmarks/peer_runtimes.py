@@ -210,7 +210,7 @@ def _sample_images(task: object, spec: object, resolution: int, n: int = 8) -> d
         return None
     files = (files * n)[:n]
     imgs = [load_rgb(f) for f in files]
-    x = np.stack([task.preprocess(img, spec) for img in imgs]).astype(np.float32)
+    x = np.stack([spec.to_array(img) for img in imgs]).astype(np.float32)
     u8 = np.stack([np.asarray(img.resize((resolution, resolution), Image.BILINEAR), dtype=np.uint8) for img in imgs])
     return {"float": x, "uint8": u8}
 

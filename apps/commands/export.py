@@ -23,7 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("task", nargs="?", help="task (default: the weights' own)")
     add_weights(p, what="weights to export")
-    p.add_argument("--out", required=True, metavar="FILE", help="output file (.onnx, or .pt for TorchScript)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", metavar="FILE", help="output file (.onnx, or .pt for TorchScript)")
+    target.add_argument(
+        "--cache",
+        action="store_true",
+        help="into the cache beside the model's own export (with --int8: its int8 sibling), where `mnet predict`, "
+        "eval and the demo find it and the per-machine choice times it against fp32",
+    )
     p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument("--int8", action="store_true", help="static int8 quantization of the convolutions (QDQ)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     report = export_weights(
         weights,
         args.format,
-        args.out,
+        None if args.cache else args.out,
         task=args.task,
         int8=args.int8,
         check_images=args.check_images,

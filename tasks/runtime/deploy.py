@@ -61,6 +61,15 @@ def preprocess_files(spec: Any, files: Sequence[Path], *, progress: bool = False
     )
 
 
+def _cache_target(task: str, weights: str, int8: bool) -> Path:
+    """The cached export of ``weights`` for ``task`` (made first when missing), or its int8 sibling."""
+    from .load import _weights_file, cached_export_path, int8_sibling, load_predictor
+
+    load_predictor(task, weights, runtime="onnxruntime", notify=None)  # converts and exports when needed
+    fp32 = cached_export_path(task, weights, _weights_file(weights))
+    return int8_sibling(fp32) if int8 else fp32
+
+
 def _refuse_own_input(weights: str, out: Path) -> None:
     src = Path(weights)
     if src.exists() and out.exists() and src.resolve() == out.resolve():
@@ -70,7 +79,7 @@ def _refuse_own_input(weights: str, out: Path) -> None:
 def export_weights(
     weights: str,
     fmt: str,
-    out: str | Path,
+    out: str | Path | None,
     *,
     task: str | None = None,
     int8: bool = False,
@@ -103,11 +112,15 @@ def export_weights(
         raise ValueError("--int8 needs --format onnx (int8 runs in ONNX Runtime)")
     if calibration_count < 1:
         raise ValueError(f"calibration count must be >= 1, got {calibration_count}")
+    task = task or weights_task(weights)
+    if out is None:  # into the cache, where `mnet predict` and the demo look (and the runtime choice times it)
+        if fmt != "onnx":
+            raise ValueError("only ONNX exports go into the cache: give --out for TorchScript")
+        out, overwrite = _cache_target(task, weights, int8), True
     out = Path(out)
     _refuse_own_input(weights, out)
     if out.exists() and not overwrite:
         raise ValueError(f"{out} exists; pass --overwrite to replace it")
-    task = task or weights_task(weights)
     p = load_pretrained(task, weights)
     task_obj = get_task(task)
     files = expand_images(check_images) if check_images else default_check_images(task_obj)
