@@ -172,8 +172,9 @@ def markdown(
         f"{args.max_runs} runs) and as many runs in each later pass; p50 / p95 pool all passes. Latency of one call on a batch (batch 8: the whole batch), inputs "
         "preprocessed (real photos where the shared data is at hand); LiteRT takes the same photos as uint8 NHWC.",
         "- Files: our `mnet export` (fp32) and `mnet export --int8` (static QDQ, per-channel, calibrated on 200 "
-        "photos of the task) of the registry's weights; SSD up to decoded boxes and scores (NMS after it is not "
-        "timed; the official SSD .tflite has its NMS inside). OpenVINO fp32/int8 = the same files with float "
+        "photos of the task) of the registry's weights: each the task's whole inference network, decoding "
+        "included (SSD: box decoding and NMS in the graph, one image at a time, as is the official SSD .tflite's "
+        "post-process; so no batch 8). OpenVINO fp32/int8 = the same files with float "
         'layers in f32; "default precision" = OpenVINO\'s own choice on this CPU.',
         "- **Our default path** = what `mnet.tasks.runtime.choice.choose_runtime` picks on this machine (timed "
         "in this run, before the passes); its cells are that runtime's. Bold: the fastest entry of the row.",

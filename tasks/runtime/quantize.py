@@ -101,8 +101,9 @@ def quantize_onnx(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
-            # the convolutions and the classifier; the decoding in the graph (softmax, boxes, NMS) stays fp32
-            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+            # the convolutions, their activations (quantized after ReLU6: the range they feed on) and the
+            # classifier; the decoding in the graph (softmax, box decoding, NMS) stays float
+            op_types_to_quantize=["Conv", "Clip", "Relu", "GlobalAveragePool", "AveragePool", "Gemm", "MatMul"],
             extra_options={
                 "ActivationSymmetric": False,
                 "WeightSymmetric": True,
