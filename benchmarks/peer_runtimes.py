@@ -259,7 +259,7 @@ def prepare(m: BenchModel, args: argparse.Namespace, folder: Path) -> Prepared:
             if path.is_file() and not args.re_export:
                 continue
             try:
-                export_weights(m.weights, "onnx", path, int8=int8_flag, progress=False)
+                export_weights(m.weights, "onnx", path, int8=int8_flag, progress=False, overwrite=True)
             except Exception as e:  # noqa: BLE001 - the cells of this file say why
                 missing["int8" if int8_flag else "fp32"] = f"export failed: {type(e).__name__}: {e}"[:200]
     else:

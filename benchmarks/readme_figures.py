@@ -44,9 +44,9 @@ def peer_runtimes_block(results: str) -> str:
     return f"""One run of `python -m benchmarks.peer_runtimes` ([full report](benchmarks/results/peer_runtimes.md): batch 8,
 every cell with its per-pass medians, what the choice timed; [plot](benchmarks/results/peer_runtimes.png)) on
 this machine's {cpu}, 2 threads, {when.split(";")[0][2:]}. Each runtime in its own process, three
-passes in alternating order. **The run is noisy**: other engineers' jobs shared the 2 cores (load average
-{load[0]} at the start, {load[1]} at the end, {wall} min), which inflates and scatters every figure (the
-report's per-pass medians show how much); re-run it on a quiet machine before quoting an absolute number.
+passes in alternating order, {wall} min, load average {load[0]} at the start and {load[1]} at the end
+({"a quiet machine; the benchmark's own processes make the load" if float(load[0]) < 1.0 else "**other jobs shared the 2 cores: a noisy run**; re-run it on a quiet machine before quoting an absolute number"};
+the report's per-pass medians show the spread).
 Batch 1, p50 / p95 in ms (bold: the fastest entry of the row):
 
 {chr(10).join(b1)}
