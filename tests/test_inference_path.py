@@ -264,6 +264,7 @@ def test_export_never_overwrites_its_input_or_an_existing_file(shared, tmp_path,
     from mnet.tasks.pretrained import build_pretrained
     from mnet.weights.store import save_weights
 
+    shared("weights")  # (the originals: skip without them)
     model, w = build_pretrained("mobilenet_v1_0.5_160.tflite_in1k_quant")
     weights = save_weights(tmp_path / "w.safetensors", model.state_dict(), dict(w.meta))
     before = weights.read_bytes()
