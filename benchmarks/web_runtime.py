@@ -15,15 +15,12 @@ Playwright; the timing loop runs inside the page (``performance.now()`` around `
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 from functools import partial
@@ -31,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-ORT_WEB_VERSION = "1.30.0"
-#: ``npm view onnxruntime-web@1.30.0 dist.integrity``
-ORT_WEB_INTEGRITY = "sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ=="
-DIST_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+from mnet.apps.demo.web_runtime import ORT_WEB_FILES as DIST_FILES
+from mnet.apps.demo.web_runtime import ORT_WEB_VERSION, install_tarball
+
 CHROMIUM = os.environ.get("MNET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -49,11 +45,6 @@ CHROMIUM_ARGS = [
 
 class WebUnavailable(RuntimeError):
     """onnxruntime-web cannot run here (no package, no npm, no Chromium); the message says what is missing."""
-
-
-def integrity(path: Path) -> str:
-    """The npm ``dist.integrity`` string of a tarball: "sha512-" + base64 of its SHA-512."""
-    return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
 def fetch_package(cache: Path, *, download: bool = True) -> Path:
@@ -75,19 +66,11 @@ def fetch_package(cache: Path, *, download: bool = True) -> Path:
             timeout=900,
             stdout=subprocess.DEVNULL,
         )
-    got = integrity(tgz)
-    if got != ORT_WEB_INTEGRITY:
+    try:  # the app's own check and unpacking: the same pinned integrity, the same files
+        return install_tarball(tgz.read_bytes(), str(tgz), out=dist)
+    except ValueError as e:
         tgz.unlink()
-        raise WebUnavailable(f"{tgz}: integrity {got} is not the pinned {ORT_WEB_INTEGRITY}; deleted")
-    dist.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tgz) as tar:
-        for name in DIST_FILES:
-            member = tar.getmember(f"package/dist/{name}")
-            src = tar.extractfile(member)
-            if src is None:
-                raise WebUnavailable(f"{tgz}: package/dist/{name} is not a file")
-            (dist / name).write_bytes(src.read())
-    return dist
+        raise WebUnavailable(f"{e}; deleted") from None
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -105,7 +105,9 @@ def test_web_package_is_used_only_with_the_pinned_integrity(tmp_path, monkeypatc
         web_runtime.fetch_package(cache, download=False)
     assert not tgz.exists()  # a tarball that fails the check is deleted, never unpacked
     _tarball(tgz, files)
-    monkeypatch.setattr(web_runtime, "ORT_WEB_INTEGRITY", web_runtime.integrity(tgz))
+    from mnet.apps.demo import web_runtime as app_web  # the one check, shared with the app
+
+    monkeypatch.setattr(app_web, "ORT_WEB_INTEGRITY", app_web.integrity(tgz.read_bytes()))
     dist = web_runtime.fetch_package(cache, download=False)
     assert {f.name: f.read_bytes() for f in dist.iterdir()} == files
 

@@ -44,14 +44,15 @@ def ort_web_tarball() -> Path:
     return cache_subdir("web") / f"onnxruntime-web-{ORT_WEB_VERSION}.tgz"
 
 
-def install_tarball(data: bytes, source: str = "the npm tarball") -> Path:
-    """Check ``data`` (the package tarball) against the pinned integrity and unpack the page's files."""
+def install_tarball(data: bytes, source: str = "the npm tarball", out: Path | None = None) -> Path:
+    """Check ``data`` (the package tarball) against the pinned integrity and unpack the page's files into
+    ``out`` (default: the cache's folder)."""
     got = integrity(data)
     if got != ORT_WEB_INTEGRITY:
         raise ValueError(
             f"{source}: integrity {got} is not the pinned {ORT_WEB_INTEGRITY} of onnxruntime-web {ORT_WEB_VERSION}"
         )
-    out = ort_web_dir()
+    out = out or ort_web_dir()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
