@@ -295,7 +295,7 @@ def test_predict_timing_says_which_runtime_ran_and_why(shared, capsys):
 def test_int8_export_into_the_cache_joins_the_runtime_choice(shared, capsys):
     """``mnet export --int8 --cache`` puts an int8 file with its accuracy record beside the cached export;
     ``mnet predict`` (runtime auto) then times it against fp32 and says which ran and why."""
-    from mnet.tasks.runtime.load import _weights_file, cached_export_path, int8_sibling
+    from mnet.tasks.runtime.load import cached_export, int8_sibling
 
     name = "mobilenet_v1_0.5_160.tflite_in1k_quant"
     code = main(
@@ -303,7 +303,7 @@ def test_int8_export_into_the_cache_joins_the_runtime_choice(shared, capsys):
          "--accuracy-count", "100", "--check-images", str(shared("data", "samples", "grace_hopper.jpg"))]
     )  # fmt: skip
     assert code == 0 and "int8 Δtop-1" in capsys.readouterr().out
-    int8 = int8_sibling(cached_export_path("classification", name, _weights_file(name)))
+    int8 = int8_sibling(cached_export("classification", name, notify=None))
     assert int8.is_file()
     p = load_predictor("classification", name, notify=None)
     assert "int8" in p.runtime_reason  # timed as a candidate (or named as left out, with the reason)

@@ -63,10 +63,9 @@ def preprocess_files(spec: Any, files: Sequence[Path], *, progress: bool = False
 
 def _cache_target(task: str, weights: str, int8: bool) -> Path:
     """The cached export of ``weights`` for ``task`` (made first when missing), or its int8 sibling."""
-    from .load import _weights_file, cached_export_path, int8_sibling, load_predictor
+    from .load import cached_export, int8_sibling
 
-    load_predictor(task, weights, runtime="onnxruntime", notify=None)  # converts and exports when needed
-    fp32 = cached_export_path(task, weights, _weights_file(weights))
+    fp32 = cached_export(task, weights, notify=None)  # converts and exports when needed
     return int8_sibling(fp32) if int8 else fp32
 
 

@@ -74,7 +74,9 @@ def weights_task(weights: str) -> str:
     """The task a weights name / file is for, read without building anything."""
     p = Path(weights)
     if p.suffix == ".onnx":
-        return read_export_metadata(OrtSession(p).metadata, str(p)).task
+        from .onnx import read_metadata
+
+        return read_export_metadata(read_metadata(p), str(p)).task
     if p.suffix == ".safetensors":
         from mnet.weights.store import read_meta
 
@@ -259,17 +261,30 @@ def load_predictor(
         from ..pretrained import torch_predictor
 
         return torch_predictor(load_pretrained(task, weights, resolution=resolution), threads=threads)
+    path = cached_export(task, weights, resolution=resolution, check_photos=check_photos, notify=notify)
+    return _cached_predictor(path, runtime, threads, notify)
+
+
+def cached_export(
+    task: str,
+    weights: str,
+    *,
+    resolution: int | None = None,
+    check_photos: Sequence[Image.Image] | None = None,
+    notify: Notify | None = _say,
+) -> Path:
+    """The cached self-contained export of ``weights`` for ``task``, made on first use (convert, export,
+    check against PyTorch on ``check_photos`` or synthetic images); later calls import no torch."""
     file = _weights_file(weights)
     if file is not None:
         cached = cached_export_path(task, weights, file, resolution)
         if cached.is_file():
-            return _cached_predictor(cached, runtime, threads, notify)
+            return cached
     with _EXPORT_LOCK:  # one export at a time in this process (torch.onnx.export is not thread-safe)
-        if file is None:
-            file = _weights_file(weights)
+        file = file or _weights_file(weights)
         cached = cached_export_path(task, weights, file, resolution) if file is not None else None
         if cached is not None and cached.is_file():  # another thread exported it meanwhile
-            return _cached_predictor(cached, runtime, threads, notify)
+            return cached
         if notify:
             notify(f"{weights}: preparing it for {task} (convert once, export to ONNX, check against PyTorch)")
         p = load_pretrained(task, weights, resolution=resolution)
@@ -277,7 +292,7 @@ def load_predictor(
         report = export_pretrained(p, out, check_photos or synthetic_photos(), sha256=sha256_file(p.path))
     if notify:
         notify(f"cached {out.name} ({report.summary().split('; ', 1)[1]})")
-    return _cached_predictor(out, runtime, threads, notify)
+    return out
 
 
 def _cached_predictor(path: Path, runtime: str, threads: int | None, notify: Notify | None) -> Predictor:
