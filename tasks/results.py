@@ -89,7 +89,7 @@ class Result:
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("classes", "boxes", "faces") if getattr(self, k) is not None)
+        return next((k for k in ("classes", "boxes", "faces") if getattr(self, k) is not None), "none")
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"image": self.image} if self.image is not None else {}

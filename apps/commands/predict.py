@@ -14,9 +14,6 @@ from collections.abc import Sequence
 
 from mnet.apps.options import add_runtime, add_source, add_weights, float_range, int_range
 
-#: tasks whose photos go through the faces-in-the-wild pipeline (detect, then describe each face)
-FACE_TASKS = ("face_attributes",)
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -123,7 +120,7 @@ def predict_paths(predictor, files: Sequence, *, args: argparse.Namespace) -> in
 def run(args: argparse.Namespace) -> int:
     from mnet.tasks.face_attributes.pipeline import ATTRIBUTE_WEIGHTS
     from mnet.tasks.inference import expand_images
-    from mnet.tasks.runtime.load import load_face_pipeline, load_predictor
+    from mnet.tasks.runtime.load import FACE_TASKS, load_face_pipeline, load_predictor
 
     task, images = resolve_task(args.task, args.images, args.weights)
     files = expand_images(images)

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from mnet.tasks.face_attributes.pipeline import AGE_GENDER_WEIGHTS, ATTRIBUTE_WEIGHTS, FACE_DETECTORS
 from mnet.tasks.registry import task_names
+from mnet.tasks.runtime.load import FACE_TASKS  # (its networks do not change with the size picked)
 
 #: tasks whose weights are another task's (the dogs head is the ImageNet classifier's 120 dog rows)
 WEIGHTS_TASK = {"dogs": "classification"}
-#: tasks that run the faces-in-the-wild pipeline (its networks do not change with the size picked)
-FACE_TASKS = ("face_attributes",)
 
 
 def size_label(entry) -> str:

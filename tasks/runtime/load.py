@@ -37,6 +37,9 @@ from .onnx import OrtSession, read_export_metadata
 if TYPE_CHECKING:
     from ..pretrained import Pretrained
 
+#: tasks whose photos go through the faces-in-the-wild pipeline (:func:`load_face_pipeline`: detect, then
+#: describe each face with the age/gender and attribute networks)
+FACE_TASKS: tuple[str, ...] = ("face_attributes",)
 #: runtime names accepted on the command line; "auto" means the fastest available
 RUNTIME_CHOICES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 #: bump when inference networks or export metadata change, so older cached exports are rebuilt
